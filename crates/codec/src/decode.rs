@@ -1,11 +1,21 @@
-//! Streaming decoding. (Contract; the implementation is being written.)
+//! Streaming decoding: the fixed header first (so that limits and header flags are checked
+//! before the body is buffered), then one function per packet family.
+
+mod connect;
+mod props;
+mod publish;
+mod reader;
+mod subscribe;
 
 use core::num::NonZeroU32;
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 
-use crate::error::DecodeError;
-use crate::packet::{Packet, PacketType, ProtocolVersion};
+use self::reader::Reader;
+use crate::error::{DecodeError, DecodeErrorKind, REMAINING_LENGTH};
+use crate::packet::{Packet, PacketType, ProtocolVersion, QoS};
+use crate::varint::{self, VarintError};
+use crate::wire::{publish_flags, required_flags};
 
 /// Limits enforced while decoding.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -42,21 +52,169 @@ impl FixedHeader {
     }
 }
 
+/// The longest fixed header: one type byte and four remaining length bytes.
+const MAX_HEADER_LEN: usize = 5;
+
 /// Parses the fixed header at the start of `buf`: `Ok(None)` when more bytes are needed.
+///
+/// Only the packet type and the remaining length are checked here; [`decode`] also checks
+/// the flags, which depend on the type, and the version.
 pub fn parse_fixed_header(buf: &[u8]) -> Result<Option<FixedHeader>, DecodeError> {
-    let _ = buf;
-    unimplemented!("codec helper")
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    let nibble = first >> 4;
+    let Some(packet_type) = PacketType::from_nibble(nibble) else {
+        return Err(DecodeError::new(
+            DecodeErrorKind::ReservedPacketType { nibble },
+            None,
+            "packet type",
+        ));
+    };
+    let err = |kind| DecodeError::new(kind, Some(packet_type), REMAINING_LENGTH);
+    match varint::read(&buf[1..]) {
+        Ok(Some((remaining_length, len))) => Ok(Some(FixedHeader {
+            packet_type,
+            flags: first & 0x0F,
+            remaining_length,
+            header_len: 1 + len,
+        })),
+        Ok(None) => Ok(None),
+        Err(VarintError::TooLong) => Err(err(DecodeErrorKind::VarintTooLong)),
+        Err(VarintError::NotMinimal { value, len }) => {
+            Err(err(DecodeErrorKind::VarintNotMinimal { value, len }))
+        }
+    }
 }
 
 /// Decodes one packet from the front of `buf`, removing its bytes on success.
 ///
 /// `version` is the connection's protocol version; a CONNECT carries its own and ignores it.
-/// Returns `Ok(None)`, consuming nothing, when `buf` holds only part of a packet.
+/// Returns `Ok(None)`, consuming nothing, when `buf` holds only part of a packet (and reserves
+/// room for the rest of it once the header says how much). On error `buf` is left as it was.
 pub fn decode(
     buf: &mut BytesMut,
     version: ProtocolVersion,
     limits: &Limits,
 ) -> Result<Option<Packet>, DecodeError> {
-    let _ = (buf, version, limits);
-    unimplemented!("codec helper")
+    let Some(header) = parse_fixed_header(buf)? else {
+        return Ok(None);
+    };
+    check_header(&header, version)?;
+    let size = header.packet_len();
+    let max = limits.max_packet_size.get();
+    if size > max as usize {
+        return Err(DecodeError::new(
+            DecodeErrorKind::PacketTooLarge { size, max },
+            Some(header.packet_type),
+            REMAINING_LENGTH,
+        ));
+    }
+    if buf.len() < size {
+        buf.reserve(size - buf.len());
+        return Ok(None);
+    }
+
+    let mut head = [0u8; MAX_HEADER_LEN];
+    head[..header.header_len].copy_from_slice(&buf[..header.header_len]);
+    buf.advance(header.header_len);
+    let body = buf.split_to(header.remaining_length as usize).freeze();
+    match decode_body(&header, &body, version) {
+        Ok(packet) => Ok(Some(packet)),
+        Err(e) => {
+            // Put the packet back so that the caller sees the buffer as it was.
+            let rest = core::mem::take(buf);
+            buf.reserve(size + rest.len());
+            buf.extend_from_slice(&head[..header.header_len]);
+            buf.extend_from_slice(&body);
+            buf.extend_from_slice(&rest);
+            Err(e)
+        }
+    }
+}
+
+/// The checks that need only the fixed header: the type exists in this version, and the
+/// flags are as specified [MQTT-2.1.3-1], [MQTT-3.3.1-2], [MQTT-3.3.1-4].
+fn check_header(header: &FixedHeader, version: ProtocolVersion) -> Result<(), DecodeError> {
+    let packet = header.packet_type;
+    let flags = header.flags;
+    let err = |kind| Err(DecodeError::new(kind, Some(packet), "fixed header flags"));
+    match packet {
+        PacketType::Auth if !version.is_v5() => Err(DecodeError::new(
+            DecodeErrorKind::ReservedPacketType { nibble: PacketType::Auth as u8 },
+            Some(packet),
+            "packet type",
+        )),
+        PacketType::Publish => {
+            let qos = (flags & publish_flags::QOS_MASK) >> publish_flags::QOS_SHIFT;
+            if qos == 3 {
+                err(DecodeErrorKind::PublishQos3 { flags })
+            } else if qos == 0 && flags & publish_flags::DUP != 0 {
+                err(DecodeErrorKind::PublishDupWithQos0 { flags })
+            } else {
+                Ok(())
+            }
+        }
+        _ => {
+            let expected = required_flags(packet);
+            if flags == expected {
+                Ok(())
+            } else {
+                err(DecodeErrorKind::ReservedFlags { flags, expected })
+            }
+        }
+    }
+}
+
+/// Decodes a complete body whose header has been checked.
+fn decode_body(
+    header: &FixedHeader,
+    body: &Bytes,
+    version: ProtocolVersion,
+) -> Result<Packet, DecodeError> {
+    let mut r = Reader::new(body, header.packet_type);
+    let packet = match header.packet_type {
+        PacketType::Connect => Packet::Connect(connect::connect(&mut r)?),
+        PacketType::ConnAck => Packet::ConnAck(connect::connack(&mut r, version)?),
+        PacketType::Publish => Packet::Publish(publish::publish(&mut r, header.flags, version)?),
+        PacketType::PubAck => Packet::PubAck(publish::ack(&mut r, version)?),
+        PacketType::PubRec => Packet::PubRec(publish::ack(&mut r, version)?),
+        PacketType::PubRel => Packet::PubRel(publish::ack(&mut r, version)?),
+        PacketType::PubComp => Packet::PubComp(publish::ack(&mut r, version)?),
+        PacketType::Subscribe => Packet::Subscribe(subscribe::subscribe(&mut r, version)?),
+        PacketType::SubAck => Packet::SubAck(subscribe::suback(&mut r, version)?),
+        PacketType::Unsubscribe => Packet::Unsubscribe(subscribe::unsubscribe(&mut r, version)?),
+        PacketType::UnsubAck => Packet::UnsubAck(subscribe::unsuback(&mut r, version)?),
+        PacketType::PingReq => {
+            expect_len(&r, 0, version)?;
+            Packet::PingReq
+        }
+        PacketType::PingResp => {
+            expect_len(&r, 0, version)?;
+            Packet::PingResp
+        }
+        PacketType::Disconnect => Packet::Disconnect(connect::disconnect(&mut r, version)?),
+        PacketType::Auth => Packet::Auth(connect::auth(&mut r)?),
+    };
+    r.finish()?;
+    Ok(packet)
+}
+
+/// Checks the remaining length of a packet whose body has a fixed size in `version`.
+fn expect_len(r: &Reader<'_>, expected: u32, version: ProtocolVersion) -> Result<(), DecodeError> {
+    let declared = r.declared();
+    if declared == expected {
+        Ok(())
+    } else {
+        Err(r.err(
+            DecodeErrorKind::RemainingLengthMismatch { declared, expected, version },
+            REMAINING_LENGTH,
+        ))
+    }
+}
+
+/// The QoS from PUBLISH fixed header flags already checked by [`check_header`].
+fn publish_qos(flags: u8) -> QoS {
+    QoS::from_u8((flags & publish_flags::QOS_MASK) >> publish_flags::QOS_SHIFT)
+        .unwrap_or_default()
 }

@@ -33,10 +33,12 @@ mod encode;
 mod error;
 mod packet;
 mod properties;
+mod property;
 mod reason;
 mod rules;
 mod string;
 mod varint;
+mod wire;
 
 pub use decode::{decode, parse_fixed_header, FixedHeader, Limits};
 pub use encode::{encoded_len, EncodeError};

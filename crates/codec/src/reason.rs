@@ -3,6 +3,8 @@
 
 use core::fmt;
 
+use crate::packet::PacketType;
+
 /// An MQTT 5.0 reason code. Some values mean different things in different packets (0x00 is
 /// Success, Normal disconnection and Granted QoS 0); they share one variant here, and the
 /// packet gives the meaning.
@@ -201,6 +203,36 @@ impl ReasonCode {
             Self::GrantedQoS1 => 0x01,
             Self::GrantedQoS2 => 0x02,
             _ => 0x80,
+        }
+    }
+
+    /// True when MQTT 5.0 lets `packet` carry this code (the reason code tables of §3.2.2.2,
+    /// §3.4.2.1, §3.5.2.1, §3.6.2.1, §3.7.2.1, §3.9.3, §3.11.3, §3.14.2.1 and §3.15.2.1).
+    /// Packets without a reason code allow none.
+    pub const fn is_allowed_in(self, packet: PacketType) -> bool {
+        let code = self.to_u8();
+        match packet {
+            PacketType::ConnAck => matches!(
+                code,
+                0x00 | 0x80..=0x8A | 0x8C | 0x90 | 0x95 | 0x97 | 0x99..=0x9D | 0x9F
+            ),
+            PacketType::PubAck | PacketType::PubRec => {
+                matches!(code, 0x00 | 0x10 | 0x80 | 0x83 | 0x87 | 0x90 | 0x91 | 0x97 | 0x99)
+            }
+            PacketType::PubRel | PacketType::PubComp => matches!(code, 0x00 | 0x92),
+            PacketType::SubAck => matches!(
+                code,
+                0x00..=0x02 | 0x80 | 0x83 | 0x87 | 0x8F | 0x91 | 0x97 | 0x9E | 0xA1 | 0xA2
+            ),
+            PacketType::UnsubAck => {
+                matches!(code, 0x00 | 0x11 | 0x80 | 0x83 | 0x87 | 0x8F | 0x91)
+            }
+            PacketType::Disconnect => matches!(
+                code,
+                0x00 | 0x04 | 0x80..=0x83 | 0x87 | 0x89 | 0x8B | 0x8D..=0x90 | 0x93..=0xA2
+            ),
+            PacketType::Auth => matches!(code, 0x00 | 0x18 | 0x19),
+            _ => false,
         }
     }
 

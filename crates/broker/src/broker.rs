@@ -1,0 +1,452 @@
+//! The broker: the session registry, the subscription tree, retained messages, and the timers
+//! for delayed wills and session expiry. Connections ([`crate::Connection`]) call into it; it
+//! never touches a socket and takes the time as an argument.
+//!
+//! Lock order, to stay deadlock-free: `sessions` (registry) → one `Session` → `subscriptions` /
+//! `retained` → `timers`, and no session lock is ever held while taking the tree's lock. The
+//! publish path takes the tree's read lock and, inside it, one session mutex at a time.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lantern_codec::{QoS, RetainHandling};
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::BrokerConfig;
+use crate::message::Message;
+use crate::retained::RetainedIndex;
+use crate::session::{Delivery, Owner, Session, SessionRef, SubEntry, SubIds, NEVER_EXPIRES};
+use crate::store::{MemoryStore, Store};
+use crate::topic::Filter;
+use crate::tree::TopicTree;
+
+/// The broker engine, shared by all connections (`Arc<Broker>`).
+pub struct Broker {
+    config: BrokerConfig,
+    sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
+    subscriptions: RwLock<TopicTree<SessionRef, SubEntry>>,
+    retained: RwLock<RetainedIndex<Arc<Message>>>,
+    timers: Mutex<BTreeMap<(Instant, u64), Timer>>,
+    next_id: AtomicU64,
+    store: Box<dyn Store>,
+}
+
+/// Something the broker must do at a given time.
+enum Timer {
+    /// End the session unless a connection attached since (generation changed).
+    SessionExpiry { session: Arc<Session>, generation: u64 },
+    /// Publish a delayed will unless a connection attached since [MQTT-3.1.3-9].
+    Will { session: Arc<Session>, generation: u64, will: Arc<Message> },
+}
+
+/// The result of attaching a connection to a session at CONNECT.
+pub(crate) struct Attached {
+    pub(crate) session: Arc<Session>,
+    pub(crate) session_present: bool,
+}
+
+thread_local! {
+    /// Scratch space for the overlapping-subscription merge, reused across publishes so the
+    /// publish path does not allocate.
+    static OVERLAPS: RefCell<Vec<(SessionRef, SubEntry)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Broker {
+    /// A broker with the given limits and an in-memory store.
+    pub fn new(config: BrokerConfig) -> Arc<Self> {
+        Self::with_store(config, Box::new(MemoryStore::default()))
+    }
+
+    /// A broker with the given limits and store.
+    pub fn with_store(config: BrokerConfig, store: Box<dyn Store>) -> Arc<Self> {
+        let mut retained = RetainedIndex::default();
+        for msg in store.retained() {
+            let topic = msg.topic.clone();
+            retained.set(topic.as_str(), msg);
+        }
+        Arc::new(Self {
+            config,
+            sessions: Mutex::new(HashMap::new()),
+            subscriptions: RwLock::new(TopicTree::default()),
+            retained: RwLock::new(retained),
+            timers: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+            store,
+        })
+    }
+
+    /// The broker's configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// A fresh id for a connection or a session (never 0, which marks broker messages).
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Number of sessions, connected or not.
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
+    /// Number of retained messages.
+    pub fn retained_count(&self) -> usize {
+        self.retained.read().len()
+    }
+
+    /// Number of subscriptions across all sessions.
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.read().len()
+    }
+
+    /// The session of a client id, if one exists.
+    pub fn session(&self, client_id: &str) -> Option<Arc<Session>> {
+        self.sessions.lock().get(client_id).cloned()
+    }
+
+    /// Attaches a connection to the session of `client_id`, creating it or ending the old one
+    /// as Clean Start asks (v5 §3.1.2.4). A connection already attached is woken; it notices
+    /// it lost the session and closes (session taken over, [MQTT-3.1.4-3]).
+    pub(crate) fn attach(
+        &self,
+        client_id: &Arc<str>,
+        clean_start: bool,
+        expiry_interval: u32,
+        version: lantern_codec::ProtocolVersion,
+        owner: Owner,
+    ) -> Attached {
+        let mut sessions = self.sessions.lock();
+        if let Some(existing) = sessions.get(client_id).cloned() {
+            let mut st = existing.lock();
+            if let Some(old) = st.owner.take() {
+                old.waker.wake_by_ref();
+            }
+            if !clean_start && !st.ended {
+                st.owner = Some(owner);
+                st.generation += 1;
+                st.version = version;
+                st.expiry_interval = expiry_interval;
+                drop(st);
+                return Attached { session: existing, session_present: true };
+            }
+            st.ended = true;
+            let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
+            st.queue.clear();
+            drop(st);
+            self.unsubscribe_all(&existing, &filters);
+            self.store.session_ended(client_id);
+        }
+        let session =
+            Arc::new(Session::new(self.next_id(), client_id.clone(), version, expiry_interval, Some(owner)));
+        sessions.insert(client_id.clone(), session.clone());
+        Attached { session, session_present: false }
+    }
+
+    /// Detaches connection `conn_id` from its session when it closes: the session ends now
+    /// (expiry 0) or at its expiry; the will is published now, after its delay, or at the end of
+    /// the session, whichever comes first (v5 §3.1.2.5, §3.1.3.2.2).
+    pub(crate) fn detach(
+        &self,
+        now: Instant,
+        session: &Arc<Session>,
+        conn_id: u64,
+        will: Option<(Arc<Message>, u32)>,
+    ) {
+        let mut st = session.lock();
+        if !st.is_owned_by(conn_id) {
+            return;
+        }
+        st.owner = None;
+        // QoS 0 messages are not kept for a session without a connection.
+        st.queue.retain(|d| d.qos != QoS::AtMostOnce);
+        let expiry = st.expiry_interval;
+        let generation = st.generation;
+        if expiry == 0 {
+            st.ended = true;
+            let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
+            st.queue.clear();
+            st.inflight.clear();
+            drop(st);
+            self.remove_session(session);
+            self.unsubscribe_all(session, &filters);
+            if let Some((will, _)) = will {
+                self.publish(now, &will);
+            }
+            return;
+        }
+        drop(st);
+        if let Some((will, delay)) = will {
+            if delay == 0 {
+                self.publish(now, &will);
+            } else {
+                let at = now + Duration::from_secs(u64::from(delay.min(expiry)));
+                self.schedule(at, Timer::Will { session: session.clone(), generation, will });
+            }
+        }
+        if expiry != NEVER_EXPIRES {
+            let at = now + Duration::from_secs(u64::from(expiry));
+            self.schedule(at, Timer::SessionExpiry { session: session.clone(), generation });
+        }
+    }
+
+    fn remove_session(&self, session: &Arc<Session>) {
+        let mut sessions = self.sessions.lock();
+        if sessions.get(session.client_id()).is_some_and(|s| Arc::ptr_eq(s, session)) {
+            sessions.remove(session.client_id());
+            drop(sessions);
+            self.store.session_ended(session.client_id());
+        }
+    }
+
+    fn unsubscribe_all(&self, session: &Arc<Session>, filters: &[Box<str>]) {
+        if filters.is_empty() {
+            return;
+        }
+        let key = SessionRef(session.clone());
+        let mut tree = self.subscriptions.write();
+        for raw in filters {
+            if let Ok(filter) = crate::topic::parse_filter(raw) {
+                tree.unsubscribe(&filter, &key);
+            }
+        }
+        drop(tree);
+        session.set_subscription_count(0);
+    }
+
+    fn schedule(&self, at: Instant, timer: Timer) {
+        let seq = self.next_id();
+        self.timers.lock().insert((at, seq), timer);
+    }
+
+    /// Runs the timers due at `now` (delayed wills, session expiry) and returns when the next
+    /// one is due. The network layer calls this from one timer task; tests call it with a
+    /// simulated clock.
+    pub fn tick(&self, now: Instant) -> Option<Instant> {
+        loop {
+            let due = {
+                let mut timers = self.timers.lock();
+                match timers.first_key_value() {
+                    Some((&(at, _), _)) if at <= now => timers.pop_first().map(|(_, t)| t),
+                    Some((&(at, _), _)) => return Some(at),
+                    None => return None,
+                }
+            };
+            match due {
+                Some(Timer::Will { session, generation, will }) => {
+                    let still_away = {
+                        let st = session.lock();
+                        st.generation == generation && st.owner.is_none()
+                    };
+                    if still_away {
+                        self.publish(now, &will);
+                    }
+                }
+                Some(Timer::SessionExpiry { session, generation }) => {
+                    let mut st = session.lock();
+                    if st.generation != generation || st.owner.is_some() || st.ended {
+                        continue;
+                    }
+                    st.ended = true;
+                    let filters: Vec<Box<str>> =
+                        st.subscriptions.drain().map(|(f, _)| f).collect();
+                    st.queue.clear();
+                    st.inflight.clear();
+                    drop(st);
+                    self.remove_session(&session);
+                    self.unsubscribe_all(&session, &filters);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Accepts a message: updates the retained store if it is retained, then delivers it to
+    /// every matching subscription. Returns how many sessions it was queued for.
+    pub fn publish(&self, now: Instant, msg: &Arc<Message>) -> usize {
+        if msg.retain {
+            let mut retained = self.retained.write();
+            if msg.payload.is_empty() {
+                // [MQTT-3.3.1-6] / [MQTT-3.3.1-10]: an empty retained message deletes.
+                if retained.remove(msg.topic.as_str()).is_some() {
+                    self.store.retained_removed(msg.topic.as_str());
+                }
+            } else {
+                retained.set(msg.topic.as_str(), msg.clone());
+                self.store.retained_set(msg);
+            }
+        }
+        self.route(now, msg)
+    }
+
+    fn route(&self, _now: Instant, msg: &Arc<Message>) -> usize {
+        let max_queued = self.config.max_queued_messages;
+        let mut delivered = 0;
+        let mut delivered_shared = 0;
+        let tree = self.subscriptions.read();
+        OVERLAPS.with(|cell| {
+            let mut overlaps = cell.borrow_mut();
+            overlaps.clear();
+            tree.for_each_match(
+                msg.topic.as_str(),
+                |key, entry| {
+                    // [MQTT-3.8.3-3] No Local: not back to the publishing session.
+                    if entry.options.no_local && key.0.id() == msg.origin {
+                        return;
+                    }
+                    if key.0.subscription_count() > 1 {
+                        overlaps.push((key.clone(), *entry));
+                    } else if deliver(&key.0, msg, entry, max_queued) {
+                        delivered += 1;
+                    }
+                },
+                |group| {
+                    // One member of each shared group, preferring one that is connected.
+                    let pick = group.pick(|k| k.0.is_online()).or_else(|| group.pick(|_| true));
+                    if let Some((key, entry)) = pick {
+                        if deliver(&key.0, msg, entry, max_queued) {
+                            delivered_shared += 1;
+                        }
+                    }
+                },
+            );
+            delivered += deliver_overlapping(&mut overlaps, msg, max_queued);
+        });
+        delivered + delivered_shared
+    }
+
+    /// Adds or replaces one subscription of `session` and returns whether it existed before.
+    pub(crate) fn subscribe(
+        &self,
+        session: &Arc<Session>,
+        raw_filter: &str,
+        filter: &Filter<'_>,
+        entry: SubEntry,
+    ) -> bool {
+        let count = {
+            let mut st = session.lock();
+            st.subscriptions.insert(raw_filter.into(), entry);
+            st.subscriptions.len()
+        };
+        session.set_subscription_count(count);
+        let existed =
+            self.subscriptions.write().subscribe(filter, SessionRef(session.clone()), entry);
+        existed.is_some()
+    }
+
+    /// Removes one subscription; returns whether it existed.
+    pub(crate) fn unsubscribe(
+        &self,
+        session: &Arc<Session>,
+        raw_filter: &str,
+        filter: &Filter<'_>,
+    ) -> bool {
+        let count = {
+            let mut st = session.lock();
+            st.subscriptions.remove(raw_filter);
+            st.subscriptions.len()
+        };
+        session.set_subscription_count(count);
+        self.subscriptions.write().unsubscribe(filter, &SessionRef(session.clone())).is_some()
+    }
+
+    /// Queues the retained messages matching a new subscription (v5 §3.3.1.3): not for shared
+    /// subscriptions, and as the Retain Handling option says.
+    pub(crate) fn send_retained(
+        &self,
+        now: Instant,
+        session: &Arc<Session>,
+        filter: &Filter<'_>,
+        entry: &SubEntry,
+        existed: bool,
+    ) {
+        if filter.share_group.is_some() {
+            return;
+        }
+        match entry.options.retain_handling {
+            RetainHandling::DoNotSend => return,
+            RetainHandling::SendIfNew if existed => return,
+            _ => {}
+        }
+        let mut matched = Vec::new();
+        self.retained.read().for_each_match(filter.filter, |_, msg| {
+            if !msg.is_expired(now) {
+                matched.push(msg.clone());
+            }
+        });
+        for msg in matched {
+            let delivery = Delivery {
+                qos: msg.qos.min(entry.options.qos),
+                retain: true, // [MQTT-3.3.1-8]
+                sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
+                msg,
+            };
+            session.push(delivery, self.config.max_queued_messages);
+        }
+    }
+
+    /// Ends every session's connection-independent state for shutdown; nothing to do for the
+    /// in-memory store beyond dropping it.
+    pub fn sessions_snapshot(&self) -> Vec<Arc<Session>> {
+        self.sessions.lock().values().cloned().collect()
+    }
+}
+
+/// Queues one delivery for one subscription.
+fn deliver(session: &Arc<Session>, msg: &Arc<Message>, entry: &SubEntry, max_queued: usize) -> bool {
+    let delivery = Delivery {
+        msg: msg.clone(),
+        qos: msg.qos.min(entry.options.qos),
+        // [MQTT-3.3.1-9] 3.1.1: retain is 0 when forwarding to existing subscribers; v5
+        // [MQTT-3.3.1-12]/[MQTT-3.3.1-13]: as published only with Retain As Published.
+        retain: entry.options.retain_as_published && msg.retain,
+        sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
+    };
+    matches!(session.push(delivery, max_queued), crate::session::PushOutcome::Queued)
+}
+
+/// Delivers one copy per session for sessions that matched through several subscriptions:
+/// the highest QoS of them [MQTT-3.3.5-1], every subscription identifier [MQTT-3.3.4-3], and
+/// the retain flag if any of them keeps it.
+fn deliver_overlapping(
+    overlaps: &mut Vec<(SessionRef, SubEntry)>,
+    msg: &Arc<Message>,
+    max_queued: usize,
+) -> usize {
+    if overlaps.is_empty() {
+        return 0;
+    }
+    overlaps.sort_unstable_by_key(|(k, _)| k.0.id());
+    let mut delivered = 0;
+    let mut i = 0;
+    while i < overlaps.len() {
+        let mut j = i + 1;
+        while j < overlaps.len() && overlaps[j].0 == overlaps[i].0 {
+            j += 1;
+        }
+        let group = &overlaps[i..j];
+        let qos = group.iter().map(|(_, e)| e.options.qos).max().unwrap_or_default();
+        let keep_retain = group.iter().any(|(_, e)| e.options.retain_as_published);
+        let ids: Vec<_> = group.iter().filter_map(|(_, e)| e.id).collect();
+        let sub_ids = match ids.len() {
+            0 => SubIds::None,
+            1 => SubIds::One(ids[0]),
+            _ => SubIds::Many(ids.into_boxed_slice()),
+        };
+        let delivery = Delivery {
+            msg: msg.clone(),
+            qos: msg.qos.min(qos),
+            retain: keep_retain && msg.retain,
+            sub_ids,
+        };
+        if matches!(group[0].0 .0.push(delivery, max_queued), crate::session::PushOutcome::Queued) {
+            delivered += 1;
+        }
+        i = j;
+    }
+    overlaps.clear();
+    delivered
+}

@@ -1,0 +1,902 @@
+//! One client connection as a sans-IO state machine: bytes and time in, bytes, deadlines and
+//! events out. The network layer drives it:
+//!
+//! ```text
+//! conn.handle_bytes(now, &mut read_buf);        // decode and act on every complete packet
+//! conn.poll_transmit(now, &mut write_buf);      // control packets + queued deliveries
+//! conn.poll_timeout() / conn.handle_timeout(now) // connect timeout, keep alive
+//! conn.poll_event()                             // connected / closed, for the logs
+//! ```
+//!
+//! The driver calls `poll_transmit` again whenever the waker given to [`Connection::new`] fires
+//! (a message was queued for this session, or another connection took it over).
+
+use std::collections::HashMap;
+use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use lantern_codec::{
+    decode, Ack, AckProperties, ConnAck, ConnAckProperties, Connect, DecodeError,
+    DecodeErrorKind, Disconnect, DisconnectProperties, Limits, MqttString, Packet, PacketType,
+    ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
+};
+
+use crate::broker::Broker;
+use crate::events::{CloseReason, ConnEvent};
+use crate::message::Message;
+use crate::session::{
+    Delivery, Inflight, InflightStage, Owner, Session, SessionState, SubEntry, NEVER_EXPIRES,
+};
+use crate::topic::{parse_filter, validate_topic_name};
+
+/// Stop encoding queued deliveries once this much is waiting for the socket; the driver writes
+/// it and calls again. Bounds per-connection memory while still batching many packets into one
+/// write.
+const TRANSMIT_BATCH: usize = 64 * 1024;
+
+/// One client connection.
+pub struct Connection {
+    broker: Arc<Broker>,
+    id: u64,
+    waker: Waker,
+    state: State,
+    /// Encoded control packets waiting for `poll_transmit`.
+    out: BytesMut,
+    events: Vec<ConnEvent>,
+    last_rx: Instant,
+    bytes_in: u64,
+    packets_after_connect: u64,
+}
+
+/// Where the connection is, named for what it waits for.
+enum State {
+    AwaitConnect { deadline: Instant, since: Instant },
+    Open(Box<Open>),
+    Closed,
+}
+
+/// An accepted connection with its session.
+struct Open {
+    session: Arc<Session>,
+    client_id: Arc<str>,
+    version: ProtocolVersion,
+    keep_alive: Option<Duration>,
+    will: Option<(Arc<Message>, u32)>,
+    /// Session expiry requested at CONNECT; v5 forbids raising 0 at DISCONNECT.
+    connect_expiry: u32,
+    /// Client → broker topic aliases (v5 §3.3.2.3.4), index = alias - 1.
+    aliases_in: Vec<Option<MqttString>>,
+    /// Broker → client topic aliases.
+    aliases_out: HashMap<MqttString, NonZeroU16>,
+    alias_out_max: u16,
+    /// How many QoS 1/2 deliveries may be unacknowledged at once.
+    window: usize,
+    /// The client's Maximum Packet Size.
+    client_max_packet: Option<NonZeroU32>,
+    /// Resend unacknowledged deliveries before anything new (session resumed).
+    resend_inflight: bool,
+}
+
+impl Connection {
+    /// A new connection accepted at `now`; `waker` is woken when there is something to send.
+    pub fn new(broker: Arc<Broker>, waker: Waker, now: Instant) -> Self {
+        let deadline = now + broker.config().connect_timeout;
+        Self {
+            id: broker.next_id(),
+            broker,
+            waker,
+            state: State::AwaitConnect { deadline, since: now },
+            out: BytesMut::new(),
+            events: Vec::new(),
+            last_rx: now,
+            bytes_in: 0,
+            packets_after_connect: 0,
+        }
+    }
+
+    /// The connection's id (unique within the broker).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The client id, once CONNECT was accepted.
+    pub fn client_id(&self) -> Option<&Arc<str>> {
+        match &self.state {
+            State::Open(open) => Some(&open.client_id),
+            _ => None,
+        }
+    }
+
+    /// The protocol version, once CONNECT was accepted.
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        match &self.state {
+            State::Open(open) => Some(open.version),
+            _ => None,
+        }
+    }
+
+    /// True once the connection is over: the driver writes what `poll_transmit` still returns
+    /// and closes the socket.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// The next event for the logs.
+    pub fn poll_event(&mut self) -> Option<ConnEvent> {
+        if self.events.is_empty() {
+            None
+        } else {
+            Some(self.events.remove(0))
+        }
+    }
+
+    /// Decodes and handles every complete packet at the front of `buf`, leaving a partial one.
+    pub fn handle_bytes(&mut self, now: Instant, buf: &mut BytesMut) {
+        self.bytes_in += buf.len() as u64;
+        let limits = Limits { max_packet_size: self.broker.config().max_packet_size };
+        while !self.is_closed() && !buf.is_empty() {
+            let version = match &self.state {
+                State::Open(open) => open.version,
+                _ => ProtocolVersion::V311, // CONNECT carries its own version
+            };
+            let before = buf.len();
+            match decode(buf, version, &limits) {
+                Ok(Some(packet)) => {
+                    self.bytes_in -= (before - buf.len()) as u64;
+                    self.last_rx = now;
+                    self.handle_packet(now, packet);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.decode_failed(now, e, buf);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The socket reached end of file.
+    pub fn handle_peer_closed(&mut self, now: Instant) {
+        self.close(now, CloseReason::PeerClosed, None);
+    }
+
+    /// The socket failed.
+    pub fn handle_network_error(&mut self, now: Instant, error: String) {
+        self.close(now, CloseReason::NetworkError(error), None);
+    }
+
+    /// The broker is shutting down: v5 clients get DISCONNECT 0x8B.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.close(now, CloseReason::ServerShutdown, Some(ReasonCode::ServerShuttingDown));
+    }
+
+    /// When `handle_timeout` must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            State::AwaitConnect { deadline, .. } => Some(*deadline),
+            State::Open(open) => open.keep_alive.map(|ka| self.last_rx + ka * 3 / 2),
+            State::Closed => None,
+        }
+    }
+
+    /// Enforces the connect timeout and keep alive [MQTT-3.1.2-24].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &self.state {
+            State::AwaitConnect { deadline, since } if now >= *deadline => {
+                let reason = CloseReason::ConnectTimeout {
+                    waited: now.saturating_duration_since(*since),
+                    bytes_received: self.bytes_in,
+                };
+                self.close(now, reason, None);
+            }
+            State::Open(open) => {
+                let Some(ka) = open.keep_alive else { return };
+                if now >= self.last_rx + ka * 3 / 2 {
+                    let reason = CloseReason::KeepAliveTimeout {
+                        keep_alive: ka,
+                        idle: now.saturating_duration_since(self.last_rx),
+                        packets_after_connect: self.packets_after_connect,
+                    };
+                    self.close(now, reason, Some(ReasonCode::KeepAliveTimeout));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Appends everything ready to send to `dst`: control packets first, then re-sent and new
+    /// deliveries up to the in-flight window. Returns true when more deliveries are ready than
+    /// one batch holds; the driver writes `dst` and calls again.
+    pub fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
+        if let State::Open(open) = &self.state {
+            if !open.session.lock().is_owned_by(self.id) {
+                self.close(now, CloseReason::TakenOver, Some(ReasonCode::SessionTakenOver));
+            }
+        }
+        if dst.is_empty() {
+            std::mem::swap(dst, &mut self.out);
+        } else {
+            dst.extend_from_slice(&self.out);
+            self.out.clear();
+        }
+        match &mut self.state {
+            State::Open(open) => open.drain(now, dst),
+            _ => false,
+        }
+    }
+
+    fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        let open = match &mut self.state {
+            State::AwaitConnect { .. } => {
+                match packet {
+                    Packet::Connect(connect) => self.on_connect(now, connect),
+                    // [MQTT-3.1.0-1] The first packet from the client MUST be CONNECT.
+                    other => self.close(
+                        now,
+                        CloseReason::ProtocolViolation {
+                            reason: ReasonCode::ProtocolError,
+                            detail: format!(
+                                "the first packet was {}, not CONNECT [MQTT-3.1.0-1]",
+                                other.packet_type().name()
+                            ),
+                        },
+                        None,
+                    ),
+                }
+                return;
+            }
+            State::Open(open) => open,
+            State::Closed => return,
+        };
+        self.packets_after_connect += 1;
+        let result = match packet {
+            Packet::Publish(publish) => open.on_publish(&self.broker, now, publish, &mut self.out),
+            Packet::PubAck(ack) => {
+                open.on_ack(ack, InflightStage::AwaitPubAck);
+                Ok(())
+            }
+            Packet::PubRec(ack) => {
+                open.on_pubrec(ack, &mut self.out);
+                Ok(())
+            }
+            Packet::PubRel(ack) => {
+                open.on_pubrel(ack, &mut self.out);
+                Ok(())
+            }
+            Packet::PubComp(ack) => {
+                open.on_ack(ack, InflightStage::AwaitPubComp);
+                Ok(())
+            }
+            Packet::Subscribe(sub) => open.on_subscribe(&self.broker, now, sub, &mut self.out),
+            Packet::Unsubscribe(unsub) => {
+                open.on_unsubscribe(&self.broker, unsub, &mut self.out);
+                Ok(())
+            }
+            Packet::PingReq => {
+                encode(&Packet::PingResp, open.version, &mut self.out);
+                Ok(())
+            }
+            Packet::Disconnect(disconnect) => {
+                let result = open.on_disconnect(&disconnect);
+                if result.is_ok() {
+                    let reason = CloseReason::ClientDisconnect { reason: disconnect.reason };
+                    self.close(now, reason, None);
+                    return;
+                }
+                result
+            }
+            // [MQTT-3.1.0-2] A second CONNECT is a protocol violation.
+            Packet::Connect(_) => Err(violation(
+                ReasonCode::ProtocolError,
+                "a second CONNECT on an open connection [MQTT-3.1.0-2]; the client likely did not read its CONNACK",
+            )),
+            Packet::Auth(_) => Err(violation(
+                ReasonCode::ProtocolError,
+                "AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]",
+            )),
+            other => Err(CloseReason::ProtocolViolation {
+                reason: ReasonCode::ProtocolError,
+                detail: format!(
+                    "{} is sent by servers only, never by clients",
+                    other.packet_type().name()
+                ),
+            }),
+        };
+        if let Err(reason) = result {
+            let code = match &reason {
+                CloseReason::ProtocolViolation { reason, .. } => Some(*reason),
+                _ => Some(ReasonCode::ProtocolError),
+            };
+            self.close(now, reason, code);
+        }
+    }
+
+    fn on_connect(&mut self, now: Instant, connect: Connect) {
+        let config = self.broker.config().clone();
+        let version = connect.protocol;
+        let v5 = version.is_v5();
+
+        // Client identifier (v5 §3.1.3.1, 3.1.1 §3.1.3.1).
+        let mut assigned = None;
+        let client_id: Arc<str> = if connect.client_id.is_empty() {
+            if version == ProtocolVersion::V31 {
+                return self.refuse(
+                    now,
+                    version,
+                    ReasonCode::ClientIdentifierNotValid,
+                    "an empty client id, which MQTT 3.1 does not allow",
+                );
+            }
+            if version == ProtocolVersion::V311 && !connect.clean_start {
+                // [MQTT-3.1.3-8]
+                return self.refuse(
+                    now,
+                    version,
+                    ReasonCode::ClientIdentifierNotValid,
+                    "an empty client id with clean session 0 [MQTT-3.1.3-8]",
+                );
+            }
+            let id: Arc<str> = format!("lantern-{:016x}", self.id ^ 0x9e37_79b9_7f4a_7c15).into();
+            assigned = Some(id.clone());
+            id
+        } else {
+            connect.client_id.as_str().into()
+        };
+
+        if connect.properties.authentication_method.is_some() {
+            return self.refuse(
+                now,
+                version,
+                ReasonCode::BadAuthenticationMethod,
+                "an authentication method; this broker supports no enhanced authentication",
+            );
+        }
+
+        // The will, validated now so a bad one refuses the connection rather than failing later.
+        let mut will = None;
+        if let Some(w) = connect.will {
+            if let Err(e) = validate_topic_name(w.topic.as_str()) {
+                return self.refuse(
+                    now,
+                    version,
+                    ReasonCode::TopicNameInvalid,
+                    &format!("will topic {:?}: {e}", w.topic.as_str()),
+                );
+            }
+            let delay = w.properties.will_delay_interval.unwrap_or(0);
+            let props = lantern_codec::PublishProperties {
+                payload_format_indicator: w.properties.payload_format_indicator,
+                message_expiry_interval: w.properties.message_expiry_interval,
+                response_topic: w.properties.response_topic,
+                correlation_data: w.properties.correlation_data,
+                user_properties: w.properties.user_properties,
+                content_type: w.properties.content_type,
+                ..Default::default()
+            };
+            will = Some((w.topic, w.payload, w.qos, w.retain, props, delay));
+        }
+
+        // Keep alive: v5 clients get the broker's maximum as Server Keep Alive.
+        let mut server_keep_alive = None;
+        let mut keep_alive = connect.keep_alive;
+        if let (true, Some(max)) = (v5, config.max_keepalive) {
+            if keep_alive == 0 || keep_alive > max {
+                keep_alive = max;
+                server_keep_alive = Some(max);
+            }
+        }
+
+        // Session expiry.
+        let requested_expiry = if v5 {
+            connect.properties.session_expiry_interval.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            NEVER_EXPIRES
+        };
+        let mut expiry = requested_expiry;
+        let mut announced_expiry = None;
+        if let (true, Some(max)) = (v5, config.max_session_expiry) {
+            if expiry > max {
+                expiry = max;
+                announced_expiry = Some(max);
+            }
+        }
+
+        let owner = Owner { conn_id: self.id, waker: self.waker.clone() };
+        let attached =
+            self.broker.attach(&client_id, connect.clean_start, expiry, version, owner);
+        let session_id = attached.session.id();
+        let will = will.map(|(topic, payload, qos, retain, props, delay)| {
+            (Message::new(topic, payload, qos, retain, props, now, session_id), delay)
+        });
+
+        let mut properties = ConnAckProperties::default();
+        if v5 {
+            properties.receive_maximum = Some(config.max_inflight);
+            properties.maximum_packet_size = Some(config.max_packet_size);
+            properties.topic_alias_maximum =
+                (config.topic_alias_maximum > 0).then_some(config.topic_alias_maximum);
+            properties.assigned_client_identifier =
+                assigned.as_ref().and_then(|id| MqttString::copy_from_str(id).ok());
+            properties.server_keep_alive = server_keep_alive;
+            properties.session_expiry_interval = announced_expiry;
+        }
+        let connack = ConnAck {
+            session_present: attached.session_present,
+            reason: ReasonCode::Success,
+            properties,
+        };
+        encode(&Packet::ConnAck(connack), version, &mut self.out);
+
+        let client_receive_max =
+            connect.properties.receive_maximum.map_or(u16::MAX, NonZeroU16::get);
+        let window = usize::from(client_receive_max.min(config.max_inflight.get()));
+        self.events.push(ConnEvent::Connected {
+            client_id: client_id.clone(),
+            version,
+            clean_start: connect.clean_start,
+            keep_alive,
+            session_present: attached.session_present,
+            username: connect.username.as_ref().map(|u| u.as_str().into()),
+        });
+        self.state = State::Open(Box::new(Open {
+            session: attached.session,
+            client_id,
+            version,
+            keep_alive: (keep_alive > 0).then(|| Duration::from_secs(u64::from(keep_alive))),
+            will,
+            connect_expiry: requested_expiry,
+            aliases_in: vec![None; usize::from(if v5 { config.topic_alias_maximum } else { 0 })],
+            aliases_out: HashMap::new(),
+            alias_out_max: if v5 { connect.properties.topic_alias_maximum.unwrap_or(0) } else { 0 },
+            window: window.max(1),
+            client_max_packet: connect.properties.maximum_packet_size,
+            resend_inflight: attached.session_present,
+        }));
+    }
+
+    /// Refuses CONNECT with a CONNACK carrying `reason` and closes [MQTT-3.2.2-6].
+    fn refuse(&mut self, now: Instant, version: ProtocolVersion, reason: ReasonCode, detail: &str) {
+        let connack =
+            ConnAck { session_present: false, reason, properties: ConnAckProperties::default() };
+        encode(&Packet::ConnAck(connack), version, &mut self.out);
+        self.close(
+            now,
+            CloseReason::Refused { reason, detail: format!("CONNECT carried {detail}") },
+            None,
+        );
+    }
+
+    fn decode_failed(&mut self, now: Instant, error: DecodeError, buf: &BytesMut) {
+        match &self.state {
+            State::AwaitConnect { .. } => {
+                if let DecodeErrorKind::UnsupportedProtocolVersion(level) = error.kind {
+                    // [MQTT-3.1.2-2] CONNACK 0x01 in the 3.1.1 form, which every version reads.
+                    let connack = ConnAck {
+                        session_present: false,
+                        reason: ReasonCode::UnsupportedProtocolVersion,
+                        properties: ConnAckProperties::default(),
+                    };
+                    encode(&Packet::ConnAck(connack), ProtocolVersion::V311, &mut self.out);
+                    let detail = format!("protocol level {level}; this broker speaks 3 (MQTT 3.1), 4 (3.1.1) and 5 (5.0)");
+                    let reason =
+                        CloseReason::Refused { reason: ReasonCode::UnsupportedProtocolVersion, detail };
+                    self.close(now, reason, None);
+                    return;
+                }
+                // A malformed v5 CONNECT may be answered with CONNACK 0x81/0x82 (v5 §3.1.4).
+                if error.packet == Some(PacketType::Connect) && peek_connect_level(buf) == Some(5) {
+                    let connack = ConnAck {
+                        session_present: false,
+                        reason: error.reason_code(),
+                        properties: ConnAckProperties::default(),
+                    };
+                    encode(&Packet::ConnAck(connack), ProtocolVersion::V5, &mut self.out);
+                }
+                self.close(now, CloseReason::Malformed(error), None);
+            }
+            State::Open(_) => {
+                let code = error.reason_code();
+                self.close(now, CloseReason::Malformed(error), Some(code));
+            }
+            State::Closed => {}
+        }
+    }
+
+    /// The one way a connection ends: v5 clients get DISCONNECT with `code` when one is given,
+    /// the will is published (or scheduled) unless the client disconnected normally, the
+    /// session is detached, and a `Closed` event is queued.
+    fn close(&mut self, now: Instant, reason: CloseReason, code: Option<ReasonCode>) {
+        if self.is_closed() {
+            return;
+        }
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let client_id = match state {
+            State::Open(mut open) => {
+                if let (true, Some(code)) = (open.version.is_v5(), code) {
+                    let disconnect = Disconnect {
+                        reason: code,
+                        properties: DisconnectProperties {
+                            reason_string: MqttString::try_from(reason.to_string()).ok(),
+                            ..Default::default()
+                        },
+                    };
+                    encode(&Packet::Disconnect(disconnect), open.version, &mut self.out);
+                }
+                let will = match &reason {
+                    // [MQTT-3.1.2-8] DISCONNECT 0x00 discards the will; 0x04 keeps it.
+                    CloseReason::ClientDisconnect { reason }
+                        if *reason != ReasonCode::DisconnectWithWillMessage =>
+                    {
+                        None
+                    }
+                    CloseReason::ServerShutdown => None,
+                    _ => open.will.take(),
+                };
+                if matches!(reason, CloseReason::TakenOver) {
+                    // The new connection owns the session now. A will without delay is
+                    // published; a delayed one is cancelled by the reconnection
+                    // [MQTT-3.1.3-9] unless the new connection started a clean session.
+                    if let Some((will, delay)) = will {
+                        if delay == 0 || open.session.lock().ended {
+                            self.broker.publish(now, &will);
+                        }
+                    }
+                } else {
+                    self.broker.detach(now, &open.session, self.id, will);
+                }
+                Some(open.client_id.clone())
+            }
+            _ => None,
+        };
+        self.events.push(ConnEvent::Closed { client_id, reason });
+    }
+}
+
+impl Open {
+    fn on_publish(
+        &mut self,
+        broker: &Broker,
+        now: Instant,
+        mut publish: Publish,
+        out: &mut BytesMut,
+    ) -> Result<(), CloseReason> {
+        let v5 = self.version.is_v5();
+        // Topic alias (v5 §3.3.2.3.4).
+        if let Some(alias) = publish.properties.topic_alias.take() {
+            let slot = usize::from(alias.get()) - 1;
+            if slot >= self.aliases_in.len() {
+                return Err(violation(
+                    ReasonCode::TopicAliasInvalid,
+                    "topic alias larger than the Topic Alias Maximum announced in CONNACK [MQTT-3.3.2-9]",
+                ));
+            }
+            if publish.topic.is_empty() {
+                match &self.aliases_in[slot] {
+                    Some(topic) => publish.topic = topic.clone(),
+                    None => {
+                        return Err(violation(
+                            ReasonCode::ProtocolError,
+                            "topic alias used before it was set with a topic name [MQTT-3.3.2-12]",
+                        ))
+                    }
+                }
+            } else {
+                self.aliases_in[slot] = Some(publish.topic.clone());
+            }
+        }
+        if let Err(e) = validate_topic_name(publish.topic.as_str()) {
+            return Err(CloseReason::ProtocolViolation {
+                reason: ReasonCode::TopicNameInvalid,
+                detail: format!("PUBLISH topic {:?}: {e}", publish.topic.as_str()),
+            });
+        }
+        if !publish.properties.subscription_identifiers.is_empty() {
+            return Err(violation(
+                ReasonCode::ProtocolError,
+                "a client PUBLISH carried a subscription identifier [MQTT-3.3.4-6]",
+            ));
+        }
+
+        let qos = publish.qos;
+        let packet_id = publish.packet_id;
+        if qos == QoS::ExactlyOnce {
+            let Some(pid) = packet_id else {
+                return Err(violation(ReasonCode::ProtocolError, "QoS 2 PUBLISH without packet id"));
+            };
+            let mut st = self.session.lock();
+            if st.incoming_qos2.contains(&pid.get()) {
+                // A re-sent PUBLISH we already routed: acknowledge, do not deliver twice.
+                drop(st);
+                encode(&Packet::PubRec(Ack::new(pid)), self.version, out);
+                return Ok(());
+            }
+            if v5 && st.incoming_qos2.len() >= usize::from(broker.config().max_inflight.get()) {
+                return Err(violation(
+                    ReasonCode::ReceiveMaximumExceeded,
+                    "more unacknowledged QoS 2 messages than the Receive Maximum [MQTT-3.3.4-9]",
+                ));
+            }
+            st.incoming_qos2.insert(pid.get());
+        }
+
+        let msg = Message::new(
+            publish.topic,
+            publish.payload,
+            qos,
+            publish.retain,
+            publish.properties,
+            now,
+            self.session.id(),
+        );
+        let delivered = broker.publish(now, &msg);
+        let reason = if v5 && delivered == 0 {
+            ReasonCode::NoMatchingSubscribers
+        } else {
+            ReasonCode::Success
+        };
+        match (qos, packet_id) {
+            (QoS::AtLeastOnce, Some(pid)) => {
+                let ack = Ack { packet_id: pid, reason, properties: AckProperties::default() };
+                encode(&Packet::PubAck(ack), self.version, out);
+            }
+            (QoS::ExactlyOnce, Some(pid)) => {
+                let ack = Ack { packet_id: pid, reason, properties: AckProperties::default() };
+                encode(&Packet::PubRec(ack), self.version, out);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// PUBACK or PUBCOMP: the end of an outgoing flow.
+    fn on_ack(&mut self, ack: Ack, stage: InflightStage) {
+        let mut st = self.session.lock();
+        if let Some(i) =
+            st.inflight.iter().position(|f| f.packet_id == ack.packet_id && f.stage == stage)
+        {
+            st.inflight.remove(i);
+        }
+    }
+
+    fn on_pubrec(&mut self, ack: Ack, out: &mut BytesMut) {
+        let mut st = self.session.lock();
+        let found = st
+            .inflight
+            .iter()
+            .position(|f| f.packet_id == ack.packet_id && f.stage == InflightStage::AwaitPubRec);
+        let reason = match found {
+            Some(i) if ack.reason.is_error() => {
+                // v5 §4.3.3: a PUBREC with an error code ends the flow.
+                st.inflight.remove(i);
+                return;
+            }
+            Some(i) => {
+                st.inflight[i].stage = InflightStage::AwaitPubComp;
+                ReasonCode::Success
+            }
+            None => ReasonCode::PacketIdentifierNotFound,
+        };
+        drop(st);
+        let reason = if self.version.is_v5() { reason } else { ReasonCode::Success };
+        let rel = Ack { packet_id: ack.packet_id, reason, properties: AckProperties::default() };
+        encode(&Packet::PubRel(rel), self.version, out);
+    }
+
+    fn on_pubrel(&mut self, ack: Ack, out: &mut BytesMut) {
+        let found = self.session.lock().incoming_qos2.remove(&ack.packet_id.get());
+        let reason = if found || !self.version.is_v5() {
+            ReasonCode::Success
+        } else {
+            ReasonCode::PacketIdentifierNotFound
+        };
+        let comp = Ack { packet_id: ack.packet_id, reason, properties: AckProperties::default() };
+        encode(&Packet::PubComp(comp), self.version, out);
+    }
+
+    fn on_subscribe(
+        &mut self,
+        broker: &Broker,
+        now: Instant,
+        sub: Subscribe,
+        out: &mut BytesMut,
+    ) -> Result<(), CloseReason> {
+        let mut reasons = Vec::with_capacity(sub.filters.len());
+        let mut accepted = Vec::with_capacity(sub.filters.len());
+        for (raw, options) in &sub.filters {
+            let filter = match parse_filter(raw.as_str()) {
+                Ok(f) => f,
+                Err(_) => {
+                    reasons.push(ReasonCode::TopicFilterInvalid);
+                    continue;
+                }
+            };
+            if filter.share_group.is_some() && options.no_local && self.version.is_v5() {
+                return Err(violation(
+                    ReasonCode::ProtocolError,
+                    "No Local set on a shared subscription [MQTT-3.8.3-4]",
+                ));
+            }
+            let entry = SubEntry { options: *options, id: sub.properties.subscription_identifier };
+            let existed = broker.subscribe(&self.session, raw.as_str(), &filter, entry);
+            reasons.push(match options.qos {
+                QoS::AtMostOnce => ReasonCode::Success,
+                QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+                QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+            });
+            accepted.push((raw.clone(), entry, existed));
+        }
+        let suback =
+            SubAck { packet_id: sub.packet_id, reasons, properties: AckProperties::default() };
+        encode(&Packet::SubAck(suback), self.version, out);
+        // Retained messages go after the SUBACK, through the session queue.
+        for (raw, entry, existed) in accepted {
+            if let Ok(filter) = parse_filter(raw.as_str()) {
+                broker.send_retained(now, &self.session, &filter, &entry, existed);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, broker: &Broker, unsub: Unsubscribe, out: &mut BytesMut) {
+        let reasons = unsub
+            .filters
+            .iter()
+            .map(|raw| match parse_filter(raw.as_str()) {
+                Ok(filter) if broker.unsubscribe(&self.session, raw.as_str(), &filter) => {
+                    ReasonCode::Success
+                }
+                Ok(_) => ReasonCode::NoSubscriptionExisted,
+                Err(_) => ReasonCode::TopicFilterInvalid,
+            })
+            .collect();
+        let unsuback =
+            UnsubAck { packet_id: unsub.packet_id, reasons, properties: AckProperties::default() };
+        encode(&Packet::UnsubAck(unsuback), self.version, out);
+    }
+
+    fn on_disconnect(&mut self, disconnect: &Disconnect) -> Result<(), CloseReason> {
+        if let Some(expiry) = disconnect.properties.session_expiry_interval {
+            if self.connect_expiry == 0 && expiry != 0 {
+                return Err(violation(
+                    ReasonCode::ProtocolError,
+                    "DISCONNECT set a session expiry after CONNECT had 0 [MQTT-3.14.2-2]",
+                ));
+            }
+            self.session.lock().expiry_interval = expiry;
+        }
+        Ok(())
+    }
+
+    /// Moves deliveries from the session into `dst`; true when a full batch was written and
+    /// more are ready.
+    fn drain(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
+        let session = self.session.clone();
+        let mut st = session.lock();
+        if self.resend_inflight {
+            self.resend_inflight = false;
+            self.resend(now, &mut st, dst);
+        }
+        while let Some(front) = st.queue.front() {
+            if dst.len() >= TRANSMIT_BATCH {
+                return true;
+            }
+            if front.qos != QoS::AtMostOnce && st.inflight.len() >= self.window {
+                return false;
+            }
+            let Some(delivery) = st.queue.pop_front() else { break };
+            if delivery.msg.is_expired(now) {
+                continue;
+            }
+            let packet_id = if delivery.qos == QoS::AtMostOnce {
+                None
+            } else {
+                match st.allocate_packet_id() {
+                    Some(id) => Some(id),
+                    None => {
+                        st.queue.push_front(delivery);
+                        return false;
+                    }
+                }
+            };
+            if !self.encode_delivery(now, &delivery, packet_id, false, dst) {
+                continue; // too large for this client: dropped [MQTT-3.1.2-25]
+            }
+            if let Some(packet_id) = packet_id {
+                let stage = if delivery.qos == QoS::AtLeastOnce {
+                    InflightStage::AwaitPubAck
+                } else {
+                    InflightStage::AwaitPubRec
+                };
+                st.inflight.push_back(Inflight { packet_id, delivery, stage });
+            }
+        }
+        false
+    }
+
+    /// [MQTT-4.4.0-1] On a resumed session, re-send unacknowledged PUBLISH packets with DUP
+    /// set, and PUBREL for those already received, in their original order.
+    fn resend(&mut self, now: Instant, st: &mut SessionState, dst: &mut BytesMut) {
+        let inflight: Vec<Inflight> = st.inflight.iter().cloned().collect();
+        for f in inflight {
+            match f.stage {
+                InflightStage::AwaitPubComp => {
+                    encode(&Packet::PubRel(Ack::new(f.packet_id)), self.version, dst);
+                }
+                _ => {
+                    self.encode_delivery(now, &f.delivery, Some(f.packet_id), true, dst);
+                }
+            }
+        }
+    }
+
+    /// Encodes one PUBLISH for this client; false when it exceeds the client's Maximum Packet
+    /// Size and was not sent.
+    fn encode_delivery(
+        &mut self,
+        now: Instant,
+        delivery: &Delivery,
+        packet_id: Option<lantern_codec::PacketId>,
+        dup: bool,
+        dst: &mut BytesMut,
+    ) -> bool {
+        let msg = &delivery.msg;
+        let mut publish = Publish {
+            dup,
+            qos: delivery.qos,
+            retain: delivery.retain,
+            topic: msg.topic.clone(),
+            packet_id,
+            properties: Default::default(),
+            payload: msg.payload.clone(),
+        };
+        if self.version.is_v5() {
+            publish.properties = msg.delivery_properties(now);
+            publish.properties.subscription_identifiers = delivery.sub_ids.to_vec();
+            if let Some(max) = self.client_max_packet {
+                if publish.encoded_len(self.version) > max.get() as usize {
+                    return false;
+                }
+            }
+            if self.alias_out_max > 0 && !dup {
+                if let Some(alias) = self.aliases_out.get(&msg.topic) {
+                    publish.properties.topic_alias = Some(*alias);
+                    publish.topic = MqttString::default();
+                } else if self.aliases_out.len() < usize::from(self.alias_out_max) {
+                    let next = u16::try_from(self.aliases_out.len() + 1).unwrap_or(u16::MAX);
+                    if let Some(alias) = NonZeroU16::new(next) {
+                        self.aliases_out.insert(msg.topic.clone(), alias);
+                        publish.properties.topic_alias = Some(alias);
+                    }
+                }
+            }
+        }
+        if publish.encode(self.version, dst).is_err() {
+            return false;
+        }
+        true
+    }
+}
+
+fn violation(reason: ReasonCode, detail: &str) -> CloseReason {
+    CloseReason::ProtocolViolation { reason, detail: detail.to_owned() }
+}
+
+/// Encodes a control packet the broker built itself. These are always encodable (they are far
+/// below the protocol's size limit); a failure would be a broker bug, and dropping the packet
+/// is the least harmful response.
+fn encode(packet: &Packet, version: ProtocolVersion, out: &mut BytesMut) {
+    let _ = packet.encode(version, out);
+}
+
+/// The protocol level byte of a CONNECT at the front of `buf`, if it is there.
+fn peek_connect_level(buf: &[u8]) -> Option<u8> {
+    let header = lantern_codec::parse_fixed_header(buf).ok()??;
+    let body = buf.get(header.header_len..)?;
+    let name_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
+    body.get(2 + name_len).copied()
+}

@@ -1,0 +1,159 @@
+//! What a connection reports to its driver: that it connected, and why it closed. The broker
+//! crate does not log; the network layer turns these into log lines (and, with the diagnostics
+//! issue, into connection stories).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lantern_codec::{DecodeError, ProtocolVersion, ReasonCode};
+
+/// Something that happened on a connection.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ConnEvent {
+    /// CONNECT accepted and CONNACK 0 queued.
+    Connected {
+        /// Client identifier (assigned by the broker if the client sent none).
+        client_id: Arc<str>,
+        /// Protocol version.
+        version: ProtocolVersion,
+        /// Clean Start / Clean Session.
+        clean_start: bool,
+        /// Keep alive in force, in seconds (after any Server Keep Alive).
+        keep_alive: u16,
+        /// Whether an existing session was resumed.
+        session_present: bool,
+        /// Whether CONNECT carried a user name (its value is never reported here).
+        username: Option<Arc<str>>,
+    },
+    /// The connection is over; the driver flushes what is queued and closes the socket.
+    Closed {
+        /// Client identifier, when CONNECT got that far.
+        client_id: Option<Arc<str>>,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Why a connection closed, with the values needed to explain it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client sent DISCONNECT.
+    ClientDisconnect {
+        /// Its reason code (0 = normal; 0x04 = publish my will).
+        reason: ReasonCode,
+    },
+    /// The client closed the socket without DISCONNECT.
+    PeerClosed,
+    /// The socket failed (reset, broken pipe, …).
+    NetworkError(String),
+    /// No packet within 1.5 × keep alive [MQTT-3.1.2-24].
+    KeepAliveTimeout {
+        /// Keep alive in force.
+        keep_alive: Duration,
+        /// Time since the last packet from the client.
+        idle: Duration,
+        /// Packets received after CONNECT; 0 means the client never sent anything after its
+        /// CONNECT although CONNACK was delivered — it likely never read the CONNACK.
+        packets_after_connect: u64,
+    },
+    /// No CONNECT within the connect timeout.
+    ConnectTimeout {
+        /// How long the broker waited.
+        waited: Duration,
+        /// Bytes that did arrive (a partial packet, or nothing).
+        bytes_received: u64,
+    },
+    /// A packet the codec rejected.
+    Malformed(DecodeError),
+    /// A well-formed packet that breaks the protocol here.
+    ProtocolViolation {
+        /// The reason code sent (or that would be sent in v5).
+        reason: ReasonCode,
+        /// What happened, naming the rule.
+        detail: String,
+    },
+    /// CONNECT was refused with this CONNACK code.
+    Refused {
+        /// The CONNACK reason code sent.
+        reason: ReasonCode,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Another connection took over the session with the same client id [MQTT-3.1.4-3].
+    TakenOver,
+    /// The broker is shutting down.
+    ServerShutdown,
+}
+
+impl CloseReason {
+    /// A stable id for the cause, for logs and tests.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Self::ClientDisconnect { .. } => "session.client_disconnect",
+            Self::PeerClosed => "net.peer_closed",
+            Self::NetworkError(_) => "net.error",
+            Self::KeepAliveTimeout { packets_after_connect: 0, .. } => {
+                "session.keepalive_expired_connack_unread"
+            }
+            Self::KeepAliveTimeout { .. } => "session.keepalive_expired",
+            Self::ConnectTimeout { .. } => "mqtt.connect_timeout",
+            Self::Malformed(_) => "mqtt.malformed",
+            Self::ProtocolViolation { .. } => "mqtt.protocol_violation",
+            Self::Refused { .. } => "mqtt.refused",
+            Self::TakenOver => "session.taken_over",
+            Self::ServerShutdown => "broker.shutdown",
+        }
+    }
+
+    /// True when the connection ended as the client intended.
+    pub fn is_normal(&self) -> bool {
+        matches!(self, Self::ClientDisconnect { reason } if !reason.is_error())
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClientDisconnect { reason } => {
+                write!(f, "the client disconnected with DISCONNECT ({reason})")
+            }
+            Self::PeerClosed => f.write_str("the client closed the connection without DISCONNECT"),
+            Self::NetworkError(e) => write!(f, "network error: {e}"),
+            Self::KeepAliveTimeout { keep_alive, idle, packets_after_connect } => {
+                write!(
+                    f,
+                    "keep alive expired: keep alive {}s allows {:.1}s of silence, nothing arrived for {:.1}s",
+                    keep_alive.as_secs(),
+                    keep_alive.as_secs_f64() * 1.5,
+                    idle.as_secs_f64()
+                )?;
+                if *packets_after_connect == 0 {
+                    f.write_str("; nothing at all arrived after CONNECT although CONNACK was delivered (the client likely never read its CONNACK)")?;
+                }
+                Ok(())
+            }
+            Self::ConnectTimeout { waited, bytes_received: 0 } => write!(
+                f,
+                "no CONNECT within {:.1}s: not a single byte arrived (a port check, or a client waiting for the server to speak first)",
+                waited.as_secs_f64()
+            ),
+            Self::ConnectTimeout { waited, bytes_received } => write!(
+                f,
+                "no complete CONNECT within {:.1}s: {bytes_received} bytes arrived",
+                waited.as_secs_f64()
+            ),
+            Self::Malformed(e) => write!(f, "malformed packet: {e}"),
+            Self::ProtocolViolation { reason, detail } => {
+                write!(f, "protocol violation: {detail} ({reason})")
+            }
+            Self::Refused { reason, detail } => write!(f, "CONNECT refused with {reason}: {detail}"),
+            Self::TakenOver => {
+                f.write_str("another connection with the same client id took over the session")
+            }
+            Self::ServerShutdown => f.write_str("the broker is shutting down"),
+        }
+    }
+}
