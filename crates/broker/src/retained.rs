@@ -11,7 +11,7 @@
 //! itself: the broker calls [`RetainedIndex::remove`] and [`RetainedIndex::retain`].
 //!
 //! Like the subscription tree, nothing here recurses per topic level (a topic may have
-//! 32 768 levels); walks use explicit stacks on the heap. Matching allocates that stack,
+//! 65 536 levels); walks use explicit stacks on the heap. Matching allocates that stack,
 //! which is fine: it runs once per new subscription, not once per published message.
 
 use std::collections::HashMap;
@@ -279,7 +279,7 @@ impl<M> Default for Node<M> {
 
 impl<M> Drop for Node<M> {
     /// Dismantles the subtree with a loop: the default drop glue would recurse once per
-    /// level and can overflow the stack on a 32 768-level topic.
+    /// level and can overflow the stack on a topic of 65 536 levels.
     fn drop(&mut self) {
         let mut stack: Vec<Node<M>> = self.children.drain().map(|(_, child)| child).collect();
         while let Some(mut node) = stack.pop() {
@@ -453,6 +453,21 @@ mod tests {
         assert_eq!(index2.remove(&deep), Some(1));
         assert_eq!(index2.node_count(), 0);
         // Dropping a deep index must not recurse either.
+        drop(index);
+
+        // 65 536 empty levels.
+        let slashes = "/".repeat(65_535);
+        let mut index = Index::new();
+        index.set(&slashes, 1);
+        assert_eq!(topics_matching(&index, "#"), [slashes.as_str()]);
+        assert_eq!(
+            topics_matching(&index, &format!("{}#", &slashes[1..])),
+            [slashes.as_str()]
+        );
+        assert_eq!(index.node_count(), 65_536);
+        index.retain(|_, _| false);
+        assert_eq!(index.node_count(), 0);
+        index.set(&slashes, 1);
         drop(index);
     }
 

@@ -4,7 +4,7 @@
 //! (topic names and filters) and 5.0 §4.8.2 (shared subscriptions). The rules are the
 //! same in both versions except where noted.
 //!
-//! [`matches`] is the *reference* matcher: it is simple and obviously correct, and the
+//! [`matches()`] is the *reference* matcher: it is simple and obviously correct, and the
 //! subscription tree ([`crate::tree`]) and the retained index ([`crate::retained`]) are
 //! tested against it. It is not the hot path; the tree is.
 //!

@@ -14,10 +14,10 @@
 //!
 //! # Bounded by construction
 //!
-//! A topic or filter may have up to 32 768 levels (65 535 bytes of `/`), so nothing here
+//! A topic or filter may have up to 65 536 levels (65 535 bytes of `/`), so nothing here
 //! recurses per level: matching, unsubscribing and dropping all walk the tree with explicit
-//! loops. Matching keeps its pending branches in a small inline stack and only allocates
-//! for topics deeper than [`INLINE_FRAMES`] levels that also branch at every level.
+//! loops. Matching keeps its pending branches in a small inline stack, which spills to the
+//! heap only for topics of [`INLINE_FRAMES`] levels or more that the tree follows that deep.
 //!
 //! # Subscribers per node
 //!
@@ -387,7 +387,7 @@ impl<K, V> Default for Node<K, V> {
 
 impl<K, V> Drop for Node<K, V> {
     /// Dismantles the subtree with a loop: the default drop glue would recurse once per
-    /// level and can overflow the stack on a 32 768-level filter.
+    /// level and can overflow the stack on a filter of 65 536 levels.
     fn drop(&mut self) {
         fn detach<K, V>(node: &mut Node<K, V>, stack: &mut Vec<Node<K, V>>) {
             stack.extend(node.children.drain().map(|(_, child)| child));
@@ -959,7 +959,7 @@ mod tests {
 
     #[test]
     fn deepest_filter_and_topic_do_not_overflow_the_stack() {
-        // 32 768 levels, the most that fit in 65 535 bytes.
+        // 32 768 non-empty levels, the most that fit in 65 535 bytes.
         let deep_filter = format!("{}+", "+/".repeat(32_767));
         let deep_topic = format!("{}a", "a/".repeat(32_767));
         let literal_filter = deep_topic.clone();
@@ -971,6 +971,22 @@ mod tests {
         assert_eq!(tree.unsubscribe(&filter(&deep_filter), &1), Some(0));
         assert_eq!(tree.node_count(), 32_768);
         // Dropping a deep tree must not recurse either.
+        drop(tree);
+
+        // 65 536 empty levels.
+        let slashes = "/".repeat(65_535);
+        let mut tree = Tree::new();
+        tree.subscribe(&filter(&slashes), 1, 0);
+        tree.subscribe(&filter(&format!("{}#", &slashes[1..])), 2, 0);
+        assert_eq!(keys(&tree, &slashes), [1, 2]);
+        assert_eq!(tree.node_count(), 65_536);
+        assert_eq!(tree.unsubscribe(&filter(&slashes), &1), Some(0));
+        assert_eq!(
+            tree.unsubscribe(&filter(&format!("{}#", &slashes[1..])), &2),
+            Some(0)
+        );
+        assert_eq!(tree.node_count(), 0);
+        tree.subscribe(&filter(&slashes), 1, 0);
         drop(tree);
     }
 

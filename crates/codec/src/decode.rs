@@ -28,7 +28,9 @@ pub struct Limits {
 impl Default for Limits {
     /// The protocol maximum: 268 435 455 bytes of remaining length plus the 5-byte header.
     fn default() -> Self {
-        Self { max_packet_size: NonZeroU32::MAX }
+        Self {
+            max_packet_size: NonZeroU32::MAX,
+        }
     }
 }
 
@@ -141,7 +143,9 @@ fn check_header(header: &FixedHeader, version: ProtocolVersion) -> Result<(), De
     let err = |kind| Err(DecodeError::new(kind, Some(packet), "fixed header flags"));
     match packet {
         PacketType::Auth if !version.is_v5() => Err(DecodeError::new(
-            DecodeErrorKind::ReservedPacketType { nibble: PacketType::Auth as u8 },
+            DecodeErrorKind::ReservedPacketType {
+                nibble: PacketType::Auth as u8,
+            },
             Some(packet),
             "packet type",
         )),
@@ -207,7 +211,11 @@ fn expect_len(r: &Reader<'_>, expected: u32, version: ProtocolVersion) -> Result
         Ok(())
     } else {
         Err(r.err(
-            DecodeErrorKind::RemainingLengthMismatch { declared, expected, version },
+            DecodeErrorKind::RemainingLengthMismatch {
+                declared,
+                expected,
+                version,
+            },
             REMAINING_LENGTH,
         ))
     }
@@ -215,6 +223,5 @@ fn expect_len(r: &Reader<'_>, expected: u32, version: ProtocolVersion) -> Result
 
 /// The QoS from PUBLISH fixed header flags already checked by [`check_header`].
 fn publish_qos(flags: u8) -> QoS {
-    QoS::from_u8((flags & publish_flags::QOS_MASK) >> publish_flags::QOS_SHIFT)
-        .unwrap_or_default()
+    QoS::from_u8((flags & publish_flags::QOS_MASK) >> publish_flags::QOS_SHIFT).unwrap_or_default()
 }

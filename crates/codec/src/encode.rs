@@ -63,21 +63,36 @@ impl fmt::Display for EncodeError {
                 "remaining length {remaining_length}, but the maximum is {MAX_REMAINING_LENGTH}"
             ),
             Self::BinaryTooLong { field, len } => {
-                write!(f, "{field} is {len} bytes, but binary data holds at most 65535")
+                write!(
+                    f,
+                    "{field} is {len} bytes, but binary data holds at most 65535"
+                )
             }
             Self::VarintTooLarge { field, value } => write!(
                 f,
                 "{field} is {value}, but a variable byte integer holds at most {}",
                 varint::MAX_VARINT
             ),
-            Self::PacketIdMismatch { qos, has_packet_id: false } => {
-                write!(f, "PUBLISH at QoS {} without a packet identifier [MQTT-2.2.1-2]", *qos as u8)
+            Self::PacketIdMismatch {
+                qos,
+                has_packet_id: false,
+            } => {
+                write!(
+                    f,
+                    "PUBLISH at QoS {} without a packet identifier [MQTT-2.2.1-2]",
+                    *qos as u8
+                )
             }
             Self::PacketIdMismatch { .. } => {
                 f.write_str("PUBLISH at QoS 0 with a packet identifier [MQTT-2.2.1-2]")
             }
             Self::NotInVersion { packet, version } => {
-                write!(f, "{} does not exist in MQTT {}", packet.name(), version.as_str())
+                write!(
+                    f,
+                    "{} does not exist in MQTT {}",
+                    packet.name(),
+                    version.as_str()
+                )
             }
         }
     }
@@ -98,7 +113,8 @@ impl Packet {
         let mut counter = Counter::default();
         packets::body(self, version, &mut counter);
         let remaining = counter.finish()?;
-        let first = (self.packet_type() as u8) << 4 | crate::wire::required_flags(self.packet_type());
+        let first =
+            (self.packet_type() as u8) << 4 | crate::wire::required_flags(self.packet_type());
         write_header(buf, first, remaining);
         packets::body(self, version, buf);
         Ok(())
@@ -167,7 +183,10 @@ pub(crate) trait Sink {
                 self.u16(len);
                 self.slice(v);
             }
-            Err(_) => self.fail(EncodeError::BinaryTooLong { field, len: v.len() }),
+            Err(_) => self.fail(EncodeError::BinaryTooLong {
+                field,
+                len: v.len(),
+            }),
         }
     }
 
@@ -201,7 +220,9 @@ impl Counter {
         }
         match u32::try_from(self.len) {
             Ok(len) if len <= MAX_REMAINING_LENGTH => Ok(len),
-            _ => Err(EncodeError::TooLarge { remaining_length: self.len }),
+            _ => Err(EncodeError::TooLarge {
+                remaining_length: self.len,
+            }),
         }
     }
 
@@ -250,5 +271,104 @@ impl Sink for BytesMut {
     }
     fn fail(&mut self, _: EncodeError) {
         // Unreachable in practice: the counting pass ran the same code and refused first.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::ToString;
+    use alloc::vec;
+    use core::num::NonZeroU32;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::packet::{Ack, PacketId};
+    use crate::properties::PublishProperties;
+
+    fn publish() -> Publish {
+        Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: MqttString::copy_from_str("t").unwrap(),
+            packet_id: None,
+            properties: PublishProperties::default(),
+            payload: Bytes::from_static(b"p"),
+        }
+    }
+
+    #[test]
+    fn publish_packet_id_must_match_qos() {
+        let mut buf = BytesMut::new();
+        let p = Publish {
+            qos: QoS::AtLeastOnce,
+            ..publish()
+        };
+        let e = p.encode(ProtocolVersion::V311, &mut buf).unwrap_err();
+        assert_eq!(
+            e,
+            EncodeError::PacketIdMismatch {
+                qos: QoS::AtLeastOnce,
+                has_packet_id: false
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "PUBLISH at QoS 1 without a packet identifier [MQTT-2.2.1-2]"
+        );
+        let p = Publish {
+            packet_id: PacketId::new(1),
+            ..publish()
+        };
+        assert!(p.encode(ProtocolVersion::V5, &mut buf).is_err());
+        assert!(buf.is_empty(), "nothing written on error");
+    }
+
+    #[test]
+    fn oversized_fields_are_refused() {
+        let mut buf = BytesMut::new();
+        let mut p = publish();
+        p.properties.correlation_data = Some(Bytes::from(vec![0u8; 70_000]));
+        let e = p.encode(ProtocolVersion::V5, &mut buf).unwrap_err();
+        assert_eq!(
+            e,
+            EncodeError::BinaryTooLong {
+                field: "correlation data",
+                len: 70_000
+            }
+        );
+        // Ignored for 3.1.1, which has no properties.
+        assert!(p.encode(ProtocolVersion::V311, &mut buf).is_ok());
+
+        let mut p = publish();
+        p.properties.subscription_identifiers = vec![NonZeroU32::MAX];
+        let e = Packet::Publish(p)
+            .encode(ProtocolVersion::V5, &mut BytesMut::new())
+            .unwrap_err();
+        assert!(matches!(e, EncodeError::VarintTooLarge { .. }));
+
+        let p = Publish {
+            payload: Bytes::from(vec![0u8; 268_435_456]),
+            ..publish()
+        };
+        let e = p
+            .encode(ProtocolVersion::V311, &mut BytesMut::new())
+            .unwrap_err();
+        assert_eq!(
+            e,
+            EncodeError::TooLarge {
+                remaining_length: 268_435_459
+            }
+        );
+    }
+
+    #[test]
+    fn one_reservation_fits_the_packet() {
+        let mut buf = BytesMut::new();
+        let p = Packet::PubAck(Ack::new(PacketId::MIN));
+        p.encode(ProtocolVersion::V5, &mut buf).unwrap();
+        assert_eq!(&buf[..], &[0x40, 0x02, 0x00, 0x01]);
+        assert_eq!(encoded_len(&p, ProtocolVersion::V5), 4);
     }
 }

@@ -186,7 +186,11 @@ impl DecodeError {
         packet: Option<PacketType>,
         field: &'static str,
     ) -> Self {
-        Self { kind, packet, field }
+        Self {
+            kind,
+            packet,
+            field,
+        }
     }
 
     /// The spec rule broken, when one clause says so.
@@ -240,7 +244,10 @@ impl DecodeError {
             },
             K::PropertyNotAllowed { .. } => SpecRule::PropertyNotAllowed,
             K::DuplicateProperty { .. } => SpecRule::PropertyRepeated,
-            K::InvalidPropertyValue { id: property::TOPIC_ALIAS, .. } => SpecRule::TopicAliasZero,
+            K::InvalidPropertyValue {
+                id: property::TOPIC_ALIAS,
+                ..
+            } => SpecRule::TopicAliasZero,
             K::InvalidPropertyValue { .. } => SpecRule::PropertyValueRange,
         })
     }
@@ -429,3 +436,68 @@ fn expected_property_value(id: u8) -> &'static str {
 
 #[cfg(feature = "std")]
 impl std::error::Error for DecodeError {}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::*;
+
+    fn err(kind: DecodeErrorKind, packet: PacketType, field: &'static str) -> DecodeError {
+        DecodeError::new(kind, Some(packet), field)
+    }
+
+    #[test]
+    fn display_names_packet_field_values_and_rule() {
+        let cases = [
+            (
+                err(DecodeErrorKind::VarintTooLong, PacketType::Publish, REMAINING_LENGTH),
+                "PUBLISH: remaining length has the continuation bit set in its 4th byte, but a variable byte integer has at most 4 bytes [MQTT-1.5.5]",
+            ),
+            (
+                err(DecodeErrorKind::PacketTooLarge { size: 2000, max: 1024 }, PacketType::Publish, REMAINING_LENGTH),
+                "PUBLISH: packet of 2000 bytes (from the fixed header), but the maximum packet size is 1024 [MQTT-3.2.2-15]",
+            ),
+            (
+                err(DecodeErrorKind::PropertyNotAllowed { id: 0x23 }, PacketType::Connect, "properties"),
+                "CONNECT: property 0x23 (Topic Alias) in the properties, but CONNECT may not carry it [MQTT-2.2.2.2]",
+            ),
+            (
+                err(DecodeErrorKind::UnsupportedProtocolVersion(6), PacketType::Connect, "protocol level"),
+                "CONNECT: protocol level 6, but only 3 (\"MQIsdp\", 3.1), 4 (3.1.1) and 5 (5.0) exist [MQTT-3.1.2-2]",
+            ),
+            (
+                err(
+                    DecodeErrorKind::Truncated { scope: "property length", declared: 2, needed: 4, available: 1 },
+                    PacketType::Connect,
+                    "properties",
+                ),
+                "CONNECT: properties needs 4 bytes, but the property length 2 leaves only 1",
+            ),
+        ];
+        for (e, text) in cases {
+            assert_eq!(e.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn reason_codes() {
+        let e = |kind| err(kind, PacketType::Connect, "x").reason_code();
+        assert_eq!(
+            e(DecodeErrorKind::UnsupportedProtocolVersion(9)),
+            ReasonCode::UnsupportedProtocolVersion
+        );
+        assert_eq!(
+            e(DecodeErrorKind::PacketTooLarge { size: 9, max: 8 }),
+            ReasonCode::PacketTooLarge
+        );
+        assert_eq!(
+            e(DecodeErrorKind::DuplicateProperty { id: 0x11 }),
+            ReasonCode::ProtocolError
+        );
+        assert_eq!(
+            e(DecodeErrorKind::VarintTooLong),
+            ReasonCode::MalformedPacket
+        );
+    }
+}

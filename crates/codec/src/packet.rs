@@ -279,7 +279,11 @@ pub struct Ack {
 impl Ack {
     /// A successful acknowledgement without properties.
     pub fn new(packet_id: PacketId) -> Self {
-        Self { packet_id, reason: ReasonCode::Success, properties: AckProperties::default() }
+        Self {
+            packet_id,
+            reason: ReasonCode::Success,
+            properties: AckProperties::default(),
+        }
     }
 }
 

@@ -134,6 +134,50 @@ pub enum SpecRule {
 }
 
 impl SpecRule {
+    /// Every rule, in declaration order (for catalogues such as docs/DIAGNOSTICS.md).
+    pub const ALL: &'static [SpecRule] = &[
+        Self::Utf8WellFormed,
+        Self::Utf8NoNul,
+        Self::VarintMaxFourBytes,
+        Self::VarintMinimal,
+        Self::PacketTypeReserved,
+        Self::FixedHeaderFlags,
+        Self::RemainingLength,
+        Self::PacketIdNonZero,
+        Self::PropertyNotAllowed,
+        Self::PropertyRepeated,
+        Self::PropertyValueRange,
+        Self::ProtocolName,
+        Self::ProtocolLevel,
+        Self::ConnectReservedFlag,
+        Self::WillQosWithoutWill,
+        Self::WillQos3,
+        Self::WillRetainWithoutWill,
+        Self::PasswordWithoutUsername,
+        Self::AuthDataWithoutMethod,
+        Self::ConnAckReservedFlags,
+        Self::ConnAckReasonCode,
+        Self::PublishDupQos0,
+        Self::PublishQos3,
+        Self::TopicNameWildcard,
+        Self::TopicAliasZero,
+        Self::TopicNonEmpty,
+        Self::PubAckReasonCode,
+        Self::PubRecReasonCode,
+        Self::PubRelReasonCode,
+        Self::PubCompReasonCode,
+        Self::SubscribeNoFilters,
+        Self::SubscribeReservedBits,
+        Self::SubscribeQos3,
+        Self::RetainHandling3,
+        Self::SubAckReasonCode,
+        Self::UnsubscribeNoFilters,
+        Self::UnsubAckReasonCode,
+        Self::DisconnectReasonCode,
+        Self::AuthReasonCode,
+        Self::MaximumPacketSize,
+    ];
+
     /// The conformance statement id, e.g. "MQTT-3.1.2-3" (5.0 numbering where the statement
     /// is in 5.0).
     pub const fn id(self) -> &'static str {
@@ -324,5 +368,40 @@ impl SpecRule {
 impl core::fmt::Display for SpecRule {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn every_rule_has_an_id_and_a_text() {
+        for rule in SpecRule::ALL {
+            assert!(rule.id().starts_with("MQTT-"), "{rule:?}");
+            assert!(rule.text().ends_with('.'), "{rule:?}");
+            if let Some(id) = rule.id_v311() {
+                assert!(id.starts_with("MQTT-") && id != rule.id(), "{rule:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_distinct_except_for_shared_sections() {
+        let mut seen = BTreeSet::new();
+        for rule in SpecRule::ALL {
+            // Section-level ids (three dots, no statement number) may cover several rules.
+            let statement = rule.id().contains('-')
+                && rule
+                    .id()
+                    .rsplit('-')
+                    .next()
+                    .is_some_and(|n| !n.contains('.'));
+            if statement {
+                assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
+            }
+        }
     }
 }

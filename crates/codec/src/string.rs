@@ -50,7 +50,9 @@ impl MqttString {
             return Err(InvalidString::TooLong { len: bytes.len() });
         }
         if let Err(e) = core::str::from_utf8(&bytes) {
-            return Err(InvalidString::Utf8 { valid_up_to: e.valid_up_to() });
+            return Err(InvalidString::Utf8 {
+                valid_up_to: e.valid_up_to(),
+            });
         }
         if let Some(at) = bytes.iter().position(|&b| b == 0) {
             return Err(InvalidString::Nul { at });

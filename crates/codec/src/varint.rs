@@ -102,13 +102,22 @@ mod tests {
 
     #[test]
     fn five_bytes_is_too_long() {
-        assert_eq!(read(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]), Err(VarintError::TooLong));
+        assert_eq!(
+            read(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]),
+            Err(VarintError::TooLong)
+        );
         assert_eq!(read(&[0x80, 0x80, 0x80, 0x80]), Err(VarintError::TooLong));
     }
 
     #[test]
     fn mqtt_1_5_5_1_non_minimal_is_refused() {
-        assert_eq!(read(&[0x80, 0x00]), Err(VarintError::NotMinimal { value: 0, len: 2 }));
-        assert_eq!(read(&[0xFF, 0x80, 0x00]), Err(VarintError::NotMinimal { value: 127, len: 3 }));
+        assert_eq!(
+            read(&[0x80, 0x00]),
+            Err(VarintError::NotMinimal { value: 0, len: 2 })
+        );
+        assert_eq!(
+            read(&[0xFF, 0x80, 0x00]),
+            Err(VarintError::NotMinimal { value: 127, len: 3 })
+        );
     }
 }

@@ -19,12 +19,16 @@ pub(super) fn connect(r: &mut Reader<'_>) -> Result<Connect, DecodeError> {
         ("MQTT", 5) => ProtocolVersion::V5,
         // A known name with a level no version has: the level is what is unsupported.
         ("MQTT" | "MQIsdp", l) if !(3..=5).contains(&l) => {
-            return Err(r.err(DecodeErrorKind::UnsupportedProtocolVersion(l), "protocol level"));
+            return Err(r.err(
+                DecodeErrorKind::UnsupportedProtocolVersion(l),
+                "protocol level",
+            ));
         }
         _ => {
-            return Err(
-                r.err(DecodeErrorKind::ProtocolNameMismatch { name, level }, "protocol name")
-            );
+            return Err(r.err(
+                DecodeErrorKind::ProtocolNameMismatch { name, level },
+                "protocol name",
+            ));
         }
     };
 
@@ -41,7 +45,10 @@ pub(super) fn connect(r: &mut Reader<'_>) -> Result<Connect, DecodeError> {
             return Err(r.err(DecodeErrorKind::InvalidWillQos { flags }, FLAGS));
         }
     } else if will_qos_bits != 0 {
-        return Err(r.err(DecodeErrorKind::WillQosWithoutWill { qos: will_qos_bits }, FLAGS));
+        return Err(r.err(
+            DecodeErrorKind::WillQosWithoutWill { qos: will_qos_bits },
+            FLAGS,
+        ));
     } else if will_retain {
         return Err(r.err(DecodeErrorKind::WillRetainWithoutWill, FLAGS));
     }
@@ -52,10 +59,18 @@ pub(super) fn connect(r: &mut Reader<'_>) -> Result<Connect, DecodeError> {
     }
 
     let keep_alive = r.u16("keep alive")?;
-    let properties = if protocol.is_v5() { props::connect(r)? } else { Default::default() };
+    let properties = if protocol.is_v5() {
+        props::connect(r)?
+    } else {
+        Default::default()
+    };
     let client_id = r.string("client identifier")?;
     let will = if has_will {
-        let properties = if protocol.is_v5() { props::will(r)? } else { Default::default() };
+        let properties = if protocol.is_v5() {
+            props::will(r)?
+        } else {
+            Default::default()
+        };
         let topic = r.string("will topic")?;
         let payload = r.binary("will payload")?;
         Some(Will {
@@ -68,8 +83,16 @@ pub(super) fn connect(r: &mut Reader<'_>) -> Result<Connect, DecodeError> {
     } else {
         None
     };
-    let username = if has_username { Some(r.string("user name")?) } else { None };
-    let password = if has_password { Some(Password(r.binary("password")?)) } else { None };
+    let username = if has_username {
+        Some(r.string("user name")?)
+    } else {
+        None
+    };
+    let password = if has_password {
+        Some(Password(r.binary("password")?))
+    } else {
+        None
+    };
     Ok(Connect {
         protocol,
         clean_start: flags & connect_flags::CLEAN_START != 0,
@@ -83,7 +106,10 @@ pub(super) fn connect(r: &mut Reader<'_>) -> Result<Connect, DecodeError> {
 }
 
 /// CONNACK (§3.2): exactly two bytes in 3.1 / 3.1.1, flags, reason and properties in 5.0.
-pub(super) fn connack(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<ConnAck, DecodeError> {
+pub(super) fn connack(
+    r: &mut Reader<'_>,
+    version: ProtocolVersion,
+) -> Result<ConnAck, DecodeError> {
     const FLAGS: &str = "acknowledge flags";
     if !version.is_v5() {
         expect_len(r, 2, version)?;
@@ -100,13 +126,21 @@ pub(super) fn connack(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<Co
     if version.is_v5() {
         let reason = reason_code(r, "connect reason code")?;
         let properties = props::connack(r)?;
-        Ok(ConnAck { session_present, reason, properties })
+        Ok(ConnAck {
+            session_present,
+            reason,
+            properties,
+        })
     } else {
         const FIELD: &str = "connect return code";
         let code = r.u8(FIELD)?;
         let reason = ReasonCode::from_v3_connack(code)
             .ok_or_else(|| r.err(DecodeErrorKind::InvalidReasonCode { code }, FIELD))?;
-        Ok(ConnAck { session_present, reason, properties: Default::default() })
+        Ok(ConnAck {
+            session_present,
+            reason,
+            properties: Default::default(),
+        })
     }
 }
 
@@ -143,7 +177,10 @@ pub(super) fn auth(r: &mut Reader<'_>) -> Result<Auth, DecodeError> {
 }
 
 /// A 5.0 reason code that the packet being read may carry.
-pub(super) fn reason_code(r: &mut Reader<'_>, field: &'static str) -> Result<ReasonCode, DecodeError> {
+pub(super) fn reason_code(
+    r: &mut Reader<'_>,
+    field: &'static str,
+) -> Result<ReasonCode, DecodeError> {
     let code = r.u8(field)?;
     let packet: PacketType = r.packet();
     match ReasonCode::from_u8(code) {

@@ -10,11 +10,11 @@ use bytes::Bytes;
 use super::reader::Reader;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::packet::QoS;
-use crate::property as id;
 use crate::properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
     PublishProperties, SubscribeProperties, UnsubscribeProperties, UserProperty, WillProperties,
 };
+use crate::property as id;
 use crate::string::MqttString;
 
 /// Field name of a packet's property block.
@@ -30,7 +30,10 @@ struct Props<'a> {
 
 impl<'a> Props<'a> {
     fn open(body: &mut Reader<'a>, field: &'static str) -> Result<Self, DecodeError> {
-        Ok(Self { r: body.properties(field)?, field })
+        Ok(Self {
+            r: body.properties(field)?,
+            field,
+        })
     }
 
     /// The next property identifier, or `None` at the end of the block. Every identifier the
@@ -42,22 +45,32 @@ impl<'a> Props<'a> {
         let raw = self.r.varint("property identifier")?;
         match u8::try_from(raw) {
             Ok(id) => Ok(Some(id)),
-            Err(_) => Err(self.r.err(DecodeErrorKind::PropertyNotAllowed { id: raw }, self.field)),
+            Err(_) => Err(self
+                .r
+                .err(DecodeErrorKind::PropertyNotAllowed { id: raw }, self.field)),
         }
     }
 
     fn not_allowed(&self, id: u8) -> DecodeError {
-        self.r.err(DecodeErrorKind::PropertyNotAllowed { id: u32::from(id) }, self.field)
+        self.r.err(
+            DecodeErrorKind::PropertyNotAllowed { id: u32::from(id) },
+            self.field,
+        )
     }
 
     fn invalid(&self, id: u8, value: u32) -> DecodeError {
-        self.r.err(DecodeErrorKind::InvalidPropertyValue { id, value }, self.field)
+        self.r.err(
+            DecodeErrorKind::InvalidPropertyValue { id, value },
+            self.field,
+        )
     }
 
     /// Stores a single-valued property, refusing a second occurrence.
     fn once<T>(&self, slot: &mut Option<T>, id: u8, value: T) -> Result<(), DecodeError> {
         if slot.is_some() {
-            return Err(self.r.err(DecodeErrorKind::DuplicateProperty { id }, self.field));
+            return Err(self
+                .r
+                .err(DecodeErrorKind::DuplicateProperty { id }, self.field));
         }
         *slot = Some(value);
         Ok(())

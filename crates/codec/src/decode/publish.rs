@@ -21,11 +21,23 @@ pub(super) fn publish(
     const TOPIC: &str = "topic name";
     let qos = publish_qos(flags);
     let topic = r.string(TOPIC)?;
-    if let Some(at) = topic.as_bytes().iter().position(|&b| b == b'+' || b == b'#') {
+    if let Some(at) = topic
+        .as_bytes()
+        .iter()
+        .position(|&b| b == b'+' || b == b'#')
+    {
         return Err(r.err(DecodeErrorKind::WildcardInTopicName { topic, at }, TOPIC));
     }
-    let packet_id = if qos == QoS::AtMostOnce { None } else { Some(r.packet_id()?) };
-    let properties = if version.is_v5() { props::publish(r)? } else { PublishProperties::default() };
+    let packet_id = if qos == QoS::AtMostOnce {
+        None
+    } else {
+        Some(r.packet_id()?)
+    };
+    let properties = if version.is_v5() {
+        props::publish(r)?
+    } else {
+        PublishProperties::default()
+    };
     // An empty topic name is allowed only in 5.0, and only with a topic alias.
     if topic.is_empty() && properties.topic_alias.is_none() {
         return Err(r.err(DecodeErrorKind::EmptyTopic, TOPIC));

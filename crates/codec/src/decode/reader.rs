@@ -26,7 +26,14 @@ impl<'a> Reader<'a> {
     pub(crate) fn new(body: &'a Bytes, packet: PacketType) -> Self {
         // INVARIANT: bodies come from a remaining length, which is at most 268 435 455.
         let declared = u32::try_from(body.len()).unwrap_or(u32::MAX);
-        Self { buf: body, pos: 0, end: body.len(), packet, scope: REMAINING_LENGTH, declared }
+        Self {
+            buf: body,
+            pos: 0,
+            end: body.len(),
+            packet,
+            scope: REMAINING_LENGTH,
+            declared,
+        }
     }
 
     /// The packet being read.
@@ -128,7 +135,8 @@ impl<'a> Reader<'a> {
     /// A UTF-8 encoded string, checked [MQTT-1.5.4-1/2].
     pub(crate) fn string(&mut self, field: &'static str) -> Result<MqttString, DecodeError> {
         let bytes = self.binary(field)?;
-        MqttString::from_bytes(bytes).map_err(|e| self.err(DecodeErrorKind::InvalidString(e), field))
+        MqttString::from_bytes(bytes)
+            .map_err(|e| self.err(DecodeErrorKind::InvalidString(e), field))
     }
 
     /// A packet identifier, which must be non-zero [MQTT-2.2.1-3].

@@ -25,26 +25,36 @@ pub(super) fn subscribe(
 ) -> Result<Subscribe, DecodeError> {
     const OPTIONS: &str = "subscription options";
     let packet_id = r.packet_id()?;
-    let properties = if version.is_v5() { props::subscribe(r)? } else { Default::default() };
+    let properties = if version.is_v5() {
+        props::subscribe(r)?
+    } else {
+        Default::default()
+    };
     let mut filters = Vec::new();
     while !r.is_empty() {
         let filter = topic_filter(r)?;
         let options = r.u8(OPTIONS)?;
-        let reserved = if version.is_v5() { opts::RESERVED_V5 } else { opts::RESERVED_V3 };
+        let reserved = if version.is_v5() {
+            opts::RESERVED_V5
+        } else {
+            opts::RESERVED_V3
+        };
         if options & reserved != 0 {
-            return Err(r.err(DecodeErrorKind::SubscriptionOptionsReserved { options }, OPTIONS));
+            return Err(r.err(
+                DecodeErrorKind::SubscriptionOptionsReserved { options },
+                OPTIONS,
+            ));
         }
         let Some(qos) = QoS::from_u8(options & opts::QOS_MASK) else {
             return Err(r.err(DecodeErrorKind::InvalidSubscriptionQos { options }, OPTIONS));
         };
-        let retain_handling = match (options & opts::RETAIN_HANDLING_MASK)
-            >> opts::RETAIN_HANDLING_SHIFT
-        {
-            0 => RetainHandling::SendAtSubscribe,
-            1 => RetainHandling::SendIfNew,
-            2 => RetainHandling::DoNotSend,
-            _ => return Err(r.err(DecodeErrorKind::InvalidRetainHandling { options }, OPTIONS)),
-        };
+        let retain_handling =
+            match (options & opts::RETAIN_HANDLING_MASK) >> opts::RETAIN_HANDLING_SHIFT {
+                0 => RetainHandling::SendAtSubscribe,
+                1 => RetainHandling::SendIfNew,
+                2 => RetainHandling::DoNotSend,
+                _ => return Err(r.err(DecodeErrorKind::InvalidRetainHandling { options }, OPTIONS)),
+            };
         filters.push((
             filter,
             SubscriptionOptions {
@@ -58,14 +68,22 @@ pub(super) fn subscribe(
     if filters.is_empty() {
         return Err(r.err(DecodeErrorKind::NoTopicFilters, FILTER));
     }
-    Ok(Subscribe { packet_id, filters, properties })
+    Ok(Subscribe {
+        packet_id,
+        filters,
+        properties,
+    })
 }
 
 /// SUBACK (§3.9): one code per filter; 3.1.1 knows only 0x00, 0x01, 0x02 and 0x80.
 pub(super) fn suback(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<SubAck, DecodeError> {
     const FIELD: &str = "subscribe reason code";
     let packet_id = r.packet_id()?;
-    let properties = if version.is_v5() { props::ack(r)? } else { Default::default() };
+    let properties = if version.is_v5() {
+        props::ack(r)?
+    } else {
+        Default::default()
+    };
     let mut reasons = Vec::with_capacity(r.remaining());
     while !r.is_empty() {
         let reason = if version.is_v5() {
@@ -77,15 +95,20 @@ pub(super) fn suback(r: &mut Reader<'_>, version: ProtocolVersion) -> Result<Sub
                 0x02 => ReasonCode::GrantedQoS2,
                 0x80 => ReasonCode::UnspecifiedError,
                 code => {
-                    return Err(
-                        r.err(DecodeErrorKind::InvalidReasonCode { code }, "subscribe return code")
-                    );
+                    return Err(r.err(
+                        DecodeErrorKind::InvalidReasonCode { code },
+                        "subscribe return code",
+                    ));
                 }
             }
         };
         reasons.push(reason);
     }
-    Ok(SubAck { packet_id, reasons, properties })
+    Ok(SubAck {
+        packet_id,
+        reasons,
+        properties,
+    })
 }
 
 /// UNSUBSCRIBE (§3.10): packet identifier, properties (5.0), then at least one filter
@@ -95,7 +118,11 @@ pub(super) fn unsubscribe(
     version: ProtocolVersion,
 ) -> Result<Unsubscribe, DecodeError> {
     let packet_id = r.packet_id()?;
-    let properties = if version.is_v5() { props::unsubscribe(r)? } else { Default::default() };
+    let properties = if version.is_v5() {
+        props::unsubscribe(r)?
+    } else {
+        Default::default()
+    };
     let mut filters = Vec::new();
     while !r.is_empty() {
         filters.push(topic_filter(r)?);
@@ -103,7 +130,11 @@ pub(super) fn unsubscribe(
     if filters.is_empty() {
         return Err(r.err(DecodeErrorKind::NoTopicFilters, FILTER));
     }
-    Ok(Unsubscribe { packet_id, filters, properties })
+    Ok(Unsubscribe {
+        packet_id,
+        filters,
+        properties,
+    })
 }
 
 /// UNSUBACK (§3.11): only the packet identifier in 3.1 / 3.1.1; reason codes in 5.0.
@@ -115,12 +146,18 @@ pub(super) fn unsuback(
         expect_len(r, 2, version)?;
     }
     let packet_id = r.packet_id()?;
-    let mut unsuback = UnsubAck { packet_id, reasons: Vec::new(), properties: Default::default() };
+    let mut unsuback = UnsubAck {
+        packet_id,
+        reasons: Vec::new(),
+        properties: Default::default(),
+    };
     if version.is_v5() {
         unsuback.properties = props::ack(r)?;
         unsuback.reasons.reserve_exact(r.remaining());
         while !r.is_empty() {
-            unsuback.reasons.push(reason_code(r, "unsubscribe reason code")?);
+            unsuback
+                .reasons
+                .push(reason_code(r, "unsubscribe reason code")?);
         }
     }
     Ok(unsuback)

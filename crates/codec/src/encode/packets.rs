@@ -87,7 +87,11 @@ fn connect<S: Sink>(c: &Connect, s: &mut S) {
 
 fn connack<S: Sink>(c: &ConnAck, v: ProtocolVersion, s: &mut S) {
     let session_present = c.session_present && v != ProtocolVersion::V31;
-    s.u8(if session_present { connack_flags::SESSION_PRESENT } else { 0 });
+    s.u8(if session_present {
+        connack_flags::SESSION_PRESENT
+    } else {
+        0
+    });
     if v.is_v5() {
         s.u8(c.reason.to_u8());
         props::block(s, &c.properties);
@@ -102,7 +106,10 @@ pub(super) fn publish<S: Sink>(p: &Publish, v: ProtocolVersion, s: &mut S) {
     match (p.qos, p.packet_id) {
         (QoS::AtMostOnce, None) => {}
         (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(id)) => s.u16(id.get()),
-        (qos, id) => s.fail(EncodeError::PacketIdMismatch { qos, has_packet_id: id.is_some() }),
+        (qos, id) => s.fail(EncodeError::PacketIdMismatch {
+            qos,
+            has_packet_id: id.is_some(),
+        }),
     }
     if v.is_v5() {
         if p.properties.is_empty() {
@@ -167,7 +174,11 @@ fn suback<S: Sink>(a: &SubAck, v: ProtocolVersion, s: &mut S) {
     s.u16(a.packet_id.get());
     properties(&a.properties, v, s);
     for reason in &a.reasons {
-        s.u8(if v.is_v5() { reason.to_u8() } else { reason.to_v3_suback() });
+        s.u8(if v.is_v5() {
+            reason.to_u8()
+        } else {
+            reason.to_v3_suback()
+        });
     }
 }
 
@@ -199,7 +210,10 @@ fn disconnect<S: Sink>(d: &Disconnect, v: ProtocolVersion, s: &mut S) {
 
 fn auth<S: Sink>(a: &Auth, v: ProtocolVersion, s: &mut S) {
     if !v.is_v5() {
-        s.fail(EncodeError::NotInVersion { packet: PacketType::Auth, version: v });
+        s.fail(EncodeError::NotInVersion {
+            packet: PacketType::Auth,
+            version: v,
+        });
         return;
     }
     let empty = a.properties == Default::default();

@@ -6,11 +6,11 @@ use core::num::{NonZeroU16, NonZeroU32};
 use bytes::Bytes;
 
 use super::{Counter, Sink};
-use crate::property as id;
 use crate::properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
     PublishProperties, SubscribeProperties, UnsubscribeProperties, UserProperty, WillProperties,
 };
+use crate::property as id;
 use crate::string::MqttString;
 
 /// A property struct that can write its properties.
@@ -86,10 +86,22 @@ impl WriteProps for ConnectProperties {
         nonzero_u16_prop(s, id::RECEIVE_MAXIMUM, self.receive_maximum);
         nonzero_u32_prop(s, id::MAXIMUM_PACKET_SIZE, self.maximum_packet_size);
         u16_prop(s, id::TOPIC_ALIAS_MAXIMUM, self.topic_alias_maximum);
-        flag_prop(s, id::REQUEST_RESPONSE_INFORMATION, self.request_response_information);
-        flag_prop(s, id::REQUEST_PROBLEM_INFORMATION, self.request_problem_information);
+        flag_prop(
+            s,
+            id::REQUEST_RESPONSE_INFORMATION,
+            self.request_response_information,
+        );
+        flag_prop(
+            s,
+            id::REQUEST_PROBLEM_INFORMATION,
+            self.request_problem_information,
+        );
         user_props(s, &self.user_properties);
-        string_prop(s, id::AUTHENTICATION_METHOD, self.authentication_method.as_ref());
+        string_prop(
+            s,
+            id::AUTHENTICATION_METHOD,
+            self.authentication_method.as_ref(),
+        );
         binary_prop(
             s,
             id::AUTHENTICATION_DATA,
@@ -102,11 +114,20 @@ impl WriteProps for ConnectProperties {
 impl WriteProps for WillProperties {
     fn write<S: Sink>(&self, s: &mut S) {
         u32_prop(s, id::WILL_DELAY_INTERVAL, self.will_delay_interval);
-        flag_prop(s, id::PAYLOAD_FORMAT_INDICATOR, self.payload_format_indicator);
+        flag_prop(
+            s,
+            id::PAYLOAD_FORMAT_INDICATOR,
+            self.payload_format_indicator,
+        );
         u32_prop(s, id::MESSAGE_EXPIRY_INTERVAL, self.message_expiry_interval);
         string_prop(s, id::CONTENT_TYPE, self.content_type.as_ref());
         string_prop(s, id::RESPONSE_TOPIC, self.response_topic.as_ref());
-        binary_prop(s, id::CORRELATION_DATA, "correlation data", self.correlation_data.as_ref());
+        binary_prop(
+            s,
+            id::CORRELATION_DATA,
+            "correlation data",
+            self.correlation_data.as_ref(),
+        );
         user_props(s, &self.user_properties);
     }
 }
@@ -121,21 +142,41 @@ impl WriteProps for ConnAckProperties {
         }
         flag_prop(s, id::RETAIN_AVAILABLE, self.retain_available);
         nonzero_u32_prop(s, id::MAXIMUM_PACKET_SIZE, self.maximum_packet_size);
-        string_prop(s, id::ASSIGNED_CLIENT_IDENTIFIER, self.assigned_client_identifier.as_ref());
+        string_prop(
+            s,
+            id::ASSIGNED_CLIENT_IDENTIFIER,
+            self.assigned_client_identifier.as_ref(),
+        );
         u16_prop(s, id::TOPIC_ALIAS_MAXIMUM, self.topic_alias_maximum);
         string_prop(s, id::REASON_STRING, self.reason_string.as_ref());
         user_props(s, &self.user_properties);
-        flag_prop(s, id::WILDCARD_SUBSCRIPTION_AVAILABLE, self.wildcard_subscription_available);
+        flag_prop(
+            s,
+            id::WILDCARD_SUBSCRIPTION_AVAILABLE,
+            self.wildcard_subscription_available,
+        );
         flag_prop(
             s,
             id::SUBSCRIPTION_IDENTIFIERS_AVAILABLE,
             self.subscription_identifiers_available,
         );
-        flag_prop(s, id::SHARED_SUBSCRIPTION_AVAILABLE, self.shared_subscription_available);
+        flag_prop(
+            s,
+            id::SHARED_SUBSCRIPTION_AVAILABLE,
+            self.shared_subscription_available,
+        );
         u16_prop(s, id::SERVER_KEEP_ALIVE, self.server_keep_alive);
-        string_prop(s, id::RESPONSE_INFORMATION, self.response_information.as_ref());
+        string_prop(
+            s,
+            id::RESPONSE_INFORMATION,
+            self.response_information.as_ref(),
+        );
         string_prop(s, id::SERVER_REFERENCE, self.server_reference.as_ref());
-        string_prop(s, id::AUTHENTICATION_METHOD, self.authentication_method.as_ref());
+        string_prop(
+            s,
+            id::AUTHENTICATION_METHOD,
+            self.authentication_method.as_ref(),
+        );
         binary_prop(
             s,
             id::AUTHENTICATION_DATA,
@@ -147,11 +188,20 @@ impl WriteProps for ConnAckProperties {
 
 impl WriteProps for PublishProperties {
     fn write<S: Sink>(&self, s: &mut S) {
-        flag_prop(s, id::PAYLOAD_FORMAT_INDICATOR, self.payload_format_indicator);
+        flag_prop(
+            s,
+            id::PAYLOAD_FORMAT_INDICATOR,
+            self.payload_format_indicator,
+        );
         u32_prop(s, id::MESSAGE_EXPIRY_INTERVAL, self.message_expiry_interval);
         nonzero_u16_prop(s, id::TOPIC_ALIAS, self.topic_alias);
         string_prop(s, id::RESPONSE_TOPIC, self.response_topic.as_ref());
-        binary_prop(s, id::CORRELATION_DATA, "correlation data", self.correlation_data.as_ref());
+        binary_prop(
+            s,
+            id::CORRELATION_DATA,
+            "correlation data",
+            self.correlation_data.as_ref(),
+        );
         user_props(s, &self.user_properties);
         for sid in &self.subscription_identifiers {
             s.u8(id::SUBSCRIPTION_IDENTIFIER);
@@ -195,7 +245,11 @@ impl WriteProps for DisconnectProperties {
 
 impl WriteProps for AuthProperties {
     fn write<S: Sink>(&self, s: &mut S) {
-        string_prop(s, id::AUTHENTICATION_METHOD, self.authentication_method.as_ref());
+        string_prop(
+            s,
+            id::AUTHENTICATION_METHOD,
+            self.authentication_method.as_ref(),
+        );
         binary_prop(
             s,
             id::AUTHENTICATION_DATA,

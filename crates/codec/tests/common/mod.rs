@@ -1,5 +1,5 @@
 //! Helpers shared by the vector tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use bytes::BytesMut;
 use lantern_codec::{
