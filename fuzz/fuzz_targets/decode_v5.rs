@@ -16,7 +16,9 @@ fn check(data: &[u8], version: ProtocolVersion) {
             Ok(Some(packet)) => {
                 let mut out = BytesMut::new();
                 // CONNECT re-encodes with its own version; everything else with the stream's.
-                packet.encode(version, &mut out).expect("a decoded packet encodes");
+                packet
+                    .encode(version, &mut out)
+                    .expect("a decoded packet encodes");
                 let again = decode(&mut out, version, &Limits::default())
                     .expect("re-encoded packet decodes")
                     .expect("whole packet");

@@ -7,7 +7,9 @@ use lantern_codec::{decode, DecodeError, Limits, Packet, ProtocolVersion};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&control, rest)) = data.split_first() else { return };
+    let Some((&control, rest)) = data.split_first() else {
+        return;
+    };
     let version = match control % 3 {
         0 => ProtocolVersion::V31,
         1 => ProtocolVersion::V311,

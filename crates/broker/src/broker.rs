@@ -32,14 +32,27 @@ pub struct Broker {
     timers: Mutex<BTreeMap<(Instant, u64), Timer>>,
     next_id: AtomicU64,
     store: Box<dyn Store>,
+    /// When expired retained messages were last swept out.
+    last_sweep: Mutex<Option<Instant>>,
 }
+
+/// How often `tick` drops expired retained messages (they are never delivered once expired;
+/// the sweep only returns their memory).
+const RETAINED_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Something the broker must do at a given time.
 enum Timer {
     /// End the session unless a connection attached since (generation changed).
-    SessionExpiry { session: Arc<Session>, generation: u64 },
+    SessionExpiry {
+        session: Arc<Session>,
+        generation: u64,
+    },
     /// Publish a delayed will unless a connection attached since [MQTT-3.1.3-9].
-    Will { session: Arc<Session>, generation: u64, will: Arc<Message> },
+    Will {
+        session: Arc<Session>,
+        generation: u64,
+        will: Arc<Message>,
+    },
 }
 
 /// The result of attaching a connection to a session at CONNECT.
@@ -57,7 +70,7 @@ thread_local! {
 impl Broker {
     /// A broker with the given limits and an in-memory store.
     pub fn new(config: BrokerConfig) -> Arc<Self> {
-        Self::with_store(config, Box::new(MemoryStore::default()))
+        Self::with_store(config, Box::new(MemoryStore))
     }
 
     /// A broker with the given limits and store.
@@ -75,6 +88,7 @@ impl Broker {
             timers: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
             store,
+            last_sweep: Mutex::new(None),
         })
     }
 
@@ -131,7 +145,10 @@ impl Broker {
                 st.version = version;
                 st.expiry_interval = expiry_interval;
                 drop(st);
-                return Attached { session: existing, session_present: true };
+                return Attached {
+                    session: existing,
+                    session_present: true,
+                };
             }
             st.ended = true;
             let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
@@ -140,10 +157,18 @@ impl Broker {
             self.unsubscribe_all(&existing, &filters);
             self.store.session_ended(client_id);
         }
-        let session =
-            Arc::new(Session::new(self.next_id(), client_id.clone(), version, expiry_interval, Some(owner)));
+        let session = Arc::new(Session::new(
+            self.next_id(),
+            client_id.clone(),
+            version,
+            expiry_interval,
+            Some(owner),
+        ));
         sessions.insert(client_id.clone(), session.clone());
-        Attached { session, session_present: false }
+        Attached {
+            session,
+            session_present: false,
+        }
     }
 
     /// Detaches connection `conn_id` from its session when it closes: the session ends now
@@ -184,18 +209,34 @@ impl Broker {
                 self.publish(now, &will);
             } else {
                 let at = now + Duration::from_secs(u64::from(delay.min(expiry)));
-                self.schedule(at, Timer::Will { session: session.clone(), generation, will });
+                self.schedule(
+                    at,
+                    Timer::Will {
+                        session: session.clone(),
+                        generation,
+                        will,
+                    },
+                );
             }
         }
         if expiry != NEVER_EXPIRES {
             let at = now + Duration::from_secs(u64::from(expiry));
-            self.schedule(at, Timer::SessionExpiry { session: session.clone(), generation });
+            self.schedule(
+                at,
+                Timer::SessionExpiry {
+                    session: session.clone(),
+                    generation,
+                },
+            );
         }
     }
 
     fn remove_session(&self, session: &Arc<Session>) {
         let mut sessions = self.sessions.lock();
-        if sessions.get(session.client_id()).is_some_and(|s| Arc::ptr_eq(s, session)) {
+        if sessions
+            .get(session.client_id())
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
             sessions.remove(session.client_id());
             drop(sessions);
             self.store.session_ended(session.client_id());
@@ -226,6 +267,7 @@ impl Broker {
     /// one is due. The network layer calls this from one timer task; tests call it with a
     /// simulated clock.
     pub fn tick(&self, now: Instant) -> Option<Instant> {
+        self.sweep_retained(now);
         loop {
             let due = {
                 let mut timers = self.timers.lock();
@@ -236,7 +278,11 @@ impl Broker {
                 }
             };
             match due {
-                Some(Timer::Will { session, generation, will }) => {
+                Some(Timer::Will {
+                    session,
+                    generation,
+                    will,
+                }) => {
                     let still_away = {
                         let st = session.lock();
                         st.generation == generation && st.owner.is_none()
@@ -245,14 +291,16 @@ impl Broker {
                         self.publish(now, &will);
                     }
                 }
-                Some(Timer::SessionExpiry { session, generation }) => {
+                Some(Timer::SessionExpiry {
+                    session,
+                    generation,
+                }) => {
                     let mut st = session.lock();
                     if st.generation != generation || st.owner.is_some() || st.ended {
                         continue;
                     }
                     st.ended = true;
-                    let filters: Vec<Box<str>> =
-                        st.subscriptions.drain().map(|(f, _)| f).collect();
+                    let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
                     st.queue.clear();
                     st.inflight.clear();
                     drop(st);
@@ -260,6 +308,33 @@ impl Broker {
                     self.unsubscribe_all(&session, &filters);
                 }
                 None => {}
+            }
+        }
+    }
+
+    fn sweep_retained(&self, now: Instant) {
+        {
+            let mut last = self.last_sweep.lock();
+            match *last {
+                Some(at) if now.saturating_duration_since(at) < RETAINED_SWEEP_INTERVAL => return,
+                _ => *last = Some(now),
+            }
+        }
+        let mut expired = Vec::new();
+        self.retained.read().for_each(|topic, msg| {
+            if msg.is_expired(now) {
+                expired.push(Box::<str>::from(topic));
+            }
+        });
+        if expired.is_empty() {
+            return;
+        }
+        let mut retained = self.retained.write();
+        for topic in expired {
+            // Re-check: it may have been replaced since the read lock was released.
+            if retained.get(&topic).is_some_and(|m| m.is_expired(now)) {
+                retained.remove(&topic);
+                self.store.retained_removed(&topic);
             }
         }
     }
@@ -305,7 +380,9 @@ impl Broker {
                 },
                 |group| {
                     // One member of each shared group, preferring one that is connected.
-                    let pick = group.pick(|k| k.0.is_online()).or_else(|| group.pick(|_| true));
+                    let pick = group
+                        .pick(|k| k.0.is_online())
+                        .or_else(|| group.pick(|_| true));
                     if let Some((key, entry)) = pick {
                         if deliver(&key.0, msg, entry, max_queued) {
                             delivered_shared += 1;
@@ -333,7 +410,9 @@ impl Broker {
         };
         session.set_subscription_count(count);
         let existed =
-            self.subscriptions.write().subscribe(filter, SessionRef(session.clone()), entry);
+            self.subscriptions
+                .write()
+                .subscribe(filter, SessionRef(session.clone()), entry);
         existed.is_some()
     }
 
@@ -350,7 +429,10 @@ impl Broker {
             st.subscriptions.len()
         };
         session.set_subscription_count(count);
-        self.subscriptions.write().unsubscribe(filter, &SessionRef(session.clone())).is_some()
+        self.subscriptions
+            .write()
+            .unsubscribe(filter, &SessionRef(session.clone()))
+            .is_some()
     }
 
     /// Queues the retained messages matching a new subscription (v5 §3.3.1.3): not for shared
@@ -372,11 +454,13 @@ impl Broker {
             _ => {}
         }
         let mut matched = Vec::new();
-        self.retained.read().for_each_match(filter.filter, |_, msg| {
-            if !msg.is_expired(now) {
-                matched.push(msg.clone());
-            }
-        });
+        self.retained
+            .read()
+            .for_each_match(filter.filter, |_, msg| {
+                if !msg.is_expired(now) {
+                    matched.push(msg.clone());
+                }
+            });
         for msg in matched {
             let delivery = Delivery {
                 qos: msg.qos.min(entry.options.qos),
@@ -396,7 +480,12 @@ impl Broker {
 }
 
 /// Queues one delivery for one subscription.
-fn deliver(session: &Arc<Session>, msg: &Arc<Message>, entry: &SubEntry, max_queued: usize) -> bool {
+fn deliver(
+    session: &Arc<Session>,
+    msg: &Arc<Message>,
+    entry: &SubEntry,
+    max_queued: usize,
+) -> bool {
     let delivery = Delivery {
         msg: msg.clone(),
         qos: msg.qos.min(entry.options.qos),
@@ -405,7 +494,10 @@ fn deliver(session: &Arc<Session>, msg: &Arc<Message>, entry: &SubEntry, max_que
         retain: entry.options.retain_as_published && msg.retain,
         sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
     };
-    matches!(session.push(delivery, max_queued), crate::session::PushOutcome::Queued)
+    matches!(
+        session.push(delivery, max_queued),
+        crate::session::PushOutcome::Queued
+    )
 }
 
 /// Delivers one copy per session for sessions that matched through several subscriptions:
@@ -428,7 +520,11 @@ fn deliver_overlapping(
             j += 1;
         }
         let group = &overlaps[i..j];
-        let qos = group.iter().map(|(_, e)| e.options.qos).max().unwrap_or_default();
+        let qos = group
+            .iter()
+            .map(|(_, e)| e.options.qos)
+            .max()
+            .unwrap_or_default();
         let keep_retain = group.iter().any(|(_, e)| e.options.retain_as_published);
         let ids: Vec<_> = group.iter().filter_map(|(_, e)| e.id).collect();
         let sub_ids = match ids.len() {
@@ -442,7 +538,10 @@ fn deliver_overlapping(
             retain: keep_retain && msg.retain,
             sub_ids,
         };
-        if matches!(group[0].0 .0.push(delivery, max_queued), crate::session::PushOutcome::Queued) {
+        if matches!(
+            group[0].0 .0.push(delivery, max_queued),
+            crate::session::PushOutcome::Queued
+        ) {
             delivered += 1;
         }
         i = j;

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use lantern_codec::{
-    decode, Ack, AckProperties, ConnAck, ConnAckProperties, Connect, DecodeError,
-    DecodeErrorKind, Disconnect, DisconnectProperties, Limits, MqttString, Packet, PacketType,
-    ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    decode, Ack, AckProperties, ConnAck, ConnAckProperties, Connect, DecodeError, DecodeErrorKind,
+    Disconnect, DisconnectProperties, Limits, MqttString, Packet, PacketType, ProtocolVersion,
+    Publish, QoS, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
 use crate::broker::Broker;
@@ -47,7 +47,8 @@ pub struct Connection {
     out: BytesMut,
     events: Vec<ConnEvent>,
     last_rx: Instant,
-    bytes_in: u64,
+    /// Bytes received and not yet part of a complete packet (reported by a connect timeout).
+    pending_bytes: u64,
     packets_after_connect: u64,
 }
 
@@ -88,11 +89,14 @@ impl Connection {
             id: broker.next_id(),
             broker,
             waker,
-            state: State::AwaitConnect { deadline, since: now },
+            state: State::AwaitConnect {
+                deadline,
+                since: now,
+            },
             out: BytesMut::new(),
             events: Vec::new(),
             last_rx: now,
-            bytes_in: 0,
+            pending_bytes: 0,
             packets_after_connect: 0,
         }
     }
@@ -135,17 +139,16 @@ impl Connection {
 
     /// Decodes and handles every complete packet at the front of `buf`, leaving a partial one.
     pub fn handle_bytes(&mut self, now: Instant, buf: &mut BytesMut) {
-        self.bytes_in += buf.len() as u64;
-        let limits = Limits { max_packet_size: self.broker.config().max_packet_size };
+        let limits = Limits {
+            max_packet_size: self.broker.config().max_packet_size,
+        };
         while !self.is_closed() && !buf.is_empty() {
             let version = match &self.state {
                 State::Open(open) => open.version,
                 _ => ProtocolVersion::V311, // CONNECT carries its own version
             };
-            let before = buf.len();
             match decode(buf, version, &limits) {
                 Ok(Some(packet)) => {
-                    self.bytes_in -= (before - buf.len()) as u64;
                     self.last_rx = now;
                     self.handle_packet(now, packet);
                 }
@@ -156,6 +159,7 @@ impl Connection {
                 }
             }
         }
+        self.pending_bytes = buf.len() as u64;
     }
 
     /// The socket reached end of file.
@@ -170,7 +174,11 @@ impl Connection {
 
     /// The broker is shutting down: v5 clients get DISCONNECT 0x8B.
     pub fn shutdown(&mut self, now: Instant) {
-        self.close(now, CloseReason::ServerShutdown, Some(ReasonCode::ServerShuttingDown));
+        self.close(
+            now,
+            CloseReason::ServerShutdown,
+            Some(ReasonCode::ServerShuttingDown),
+        );
     }
 
     /// When `handle_timeout` must be called next.
@@ -188,7 +196,7 @@ impl Connection {
             State::AwaitConnect { deadline, since } if now >= *deadline => {
                 let reason = CloseReason::ConnectTimeout {
                     waited: now.saturating_duration_since(*since),
-                    bytes_received: self.bytes_in,
+                    bytes_received: self.pending_bytes,
                 };
                 self.close(now, reason, None);
             }
@@ -213,7 +221,11 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
         if let State::Open(open) = &self.state {
             if !open.session.lock().is_owned_by(self.id) {
-                self.close(now, CloseReason::TakenOver, Some(ReasonCode::SessionTakenOver));
+                self.close(
+                    now,
+                    CloseReason::TakenOver,
+                    Some(ReasonCode::SessionTakenOver),
+                );
             }
         }
         if dst.is_empty() {
@@ -406,12 +418,19 @@ impl Connection {
             }
         }
 
-        let owner = Owner { conn_id: self.id, waker: self.waker.clone() };
-        let attached =
-            self.broker.attach(&client_id, connect.clean_start, expiry, version, owner);
+        let owner = Owner {
+            conn_id: self.id,
+            waker: self.waker.clone(),
+        };
+        let attached = self
+            .broker
+            .attach(&client_id, connect.clean_start, expiry, version, owner);
         let session_id = attached.session.id();
         let will = will.map(|(topic, payload, qos, retain, props, delay)| {
-            (Message::new(topic, payload, qos, retain, props, now, session_id), delay)
+            (
+                Message::new(topic, payload, qos, retain, props, now, session_id),
+                delay,
+            )
         });
 
         let mut properties = ConnAckProperties::default();
@@ -420,8 +439,9 @@ impl Connection {
             properties.maximum_packet_size = Some(config.max_packet_size);
             properties.topic_alias_maximum =
                 (config.topic_alias_maximum > 0).then_some(config.topic_alias_maximum);
-            properties.assigned_client_identifier =
-                assigned.as_ref().and_then(|id| MqttString::copy_from_str(id).ok());
+            properties.assigned_client_identifier = assigned
+                .as_ref()
+                .and_then(|id| MqttString::copy_from_str(id).ok());
             properties.server_keep_alive = server_keep_alive;
             properties.session_expiry_interval = announced_expiry;
         }
@@ -432,8 +452,10 @@ impl Connection {
         };
         encode(&Packet::ConnAck(connack), version, &mut self.out);
 
-        let client_receive_max =
-            connect.properties.receive_maximum.map_or(u16::MAX, NonZeroU16::get);
+        let client_receive_max = connect
+            .properties
+            .receive_maximum
+            .map_or(u16::MAX, NonZeroU16::get);
         let window = usize::from(client_receive_max.min(config.max_inflight.get()));
         self.events.push(ConnEvent::Connected {
             client_id: client_id.clone(),
@@ -452,7 +474,11 @@ impl Connection {
             connect_expiry: requested_expiry,
             aliases_in: vec![None; usize::from(if v5 { config.topic_alias_maximum } else { 0 })],
             aliases_out: HashMap::new(),
-            alias_out_max: if v5 { connect.properties.topic_alias_maximum.unwrap_or(0) } else { 0 },
+            alias_out_max: if v5 {
+                connect.properties.topic_alias_maximum.unwrap_or(0)
+            } else {
+                0
+            },
             window: window.max(1),
             client_max_packet: connect.properties.maximum_packet_size,
             resend_inflight: attached.session_present,
@@ -461,12 +487,18 @@ impl Connection {
 
     /// Refuses CONNECT with a CONNACK carrying `reason` and closes [MQTT-3.2.2-6].
     fn refuse(&mut self, now: Instant, version: ProtocolVersion, reason: ReasonCode, detail: &str) {
-        let connack =
-            ConnAck { session_present: false, reason, properties: ConnAckProperties::default() };
+        let connack = ConnAck {
+            session_present: false,
+            reason,
+            properties: ConnAckProperties::default(),
+        };
         encode(&Packet::ConnAck(connack), version, &mut self.out);
         self.close(
             now,
-            CloseReason::Refused { reason, detail: format!("CONNECT carried {detail}") },
+            CloseReason::Refused {
+                reason,
+                detail: format!("CONNECT carried {detail}"),
+            },
             None,
         );
     }
@@ -481,10 +513,16 @@ impl Connection {
                         reason: ReasonCode::UnsupportedProtocolVersion,
                         properties: ConnAckProperties::default(),
                     };
-                    encode(&Packet::ConnAck(connack), ProtocolVersion::V311, &mut self.out);
+                    encode(
+                        &Packet::ConnAck(connack),
+                        ProtocolVersion::V311,
+                        &mut self.out,
+                    );
                     let detail = format!("protocol level {level}; this broker speaks 3 (MQTT 3.1), 4 (3.1.1) and 5 (5.0)");
-                    let reason =
-                        CloseReason::Refused { reason: ReasonCode::UnsupportedProtocolVersion, detail };
+                    let reason = CloseReason::Refused {
+                        reason: ReasonCode::UnsupportedProtocolVersion,
+                        detail,
+                    };
                     self.close(now, reason, None);
                     return;
                 }
@@ -495,7 +533,11 @@ impl Connection {
                         reason: error.reason_code(),
                         properties: ConnAckProperties::default(),
                     };
-                    encode(&Packet::ConnAck(connack), ProtocolVersion::V5, &mut self.out);
+                    encode(
+                        &Packet::ConnAck(connack),
+                        ProtocolVersion::V5,
+                        &mut self.out,
+                    );
                 }
                 self.close(now, CloseReason::Malformed(error), None);
             }
@@ -606,7 +648,10 @@ impl Open {
         let packet_id = publish.packet_id;
         if qos == QoS::ExactlyOnce {
             let Some(pid) = packet_id else {
-                return Err(violation(ReasonCode::ProtocolError, "QoS 2 PUBLISH without packet id"));
+                return Err(violation(
+                    ReasonCode::ProtocolError,
+                    "QoS 2 PUBLISH without packet id",
+                ));
             };
             let mut st = self.session.lock();
             if st.incoming_qos2.contains(&pid.get()) {
@@ -641,11 +686,19 @@ impl Open {
         };
         match (qos, packet_id) {
             (QoS::AtLeastOnce, Some(pid)) => {
-                let ack = Ack { packet_id: pid, reason, properties: AckProperties::default() };
+                let ack = Ack {
+                    packet_id: pid,
+                    reason,
+                    properties: AckProperties::default(),
+                };
                 encode(&Packet::PubAck(ack), self.version, out);
             }
             (QoS::ExactlyOnce, Some(pid)) => {
-                let ack = Ack { packet_id: pid, reason, properties: AckProperties::default() };
+                let ack = Ack {
+                    packet_id: pid,
+                    reason,
+                    properties: AckProperties::default(),
+                };
                 encode(&Packet::PubRec(ack), self.version, out);
             }
             _ => {}
@@ -656,8 +709,10 @@ impl Open {
     /// PUBACK or PUBCOMP: the end of an outgoing flow.
     fn on_ack(&mut self, ack: Ack, stage: InflightStage) {
         let mut st = self.session.lock();
-        if let Some(i) =
-            st.inflight.iter().position(|f| f.packet_id == ack.packet_id && f.stage == stage)
+        if let Some(i) = st
+            .inflight
+            .iter()
+            .position(|f| f.packet_id == ack.packet_id && f.stage == stage)
         {
             st.inflight.remove(i);
         }
@@ -682,19 +737,35 @@ impl Open {
             None => ReasonCode::PacketIdentifierNotFound,
         };
         drop(st);
-        let reason = if self.version.is_v5() { reason } else { ReasonCode::Success };
-        let rel = Ack { packet_id: ack.packet_id, reason, properties: AckProperties::default() };
+        let reason = if self.version.is_v5() {
+            reason
+        } else {
+            ReasonCode::Success
+        };
+        let rel = Ack {
+            packet_id: ack.packet_id,
+            reason,
+            properties: AckProperties::default(),
+        };
         encode(&Packet::PubRel(rel), self.version, out);
     }
 
     fn on_pubrel(&mut self, ack: Ack, out: &mut BytesMut) {
-        let found = self.session.lock().incoming_qos2.remove(&ack.packet_id.get());
+        let found = self
+            .session
+            .lock()
+            .incoming_qos2
+            .remove(&ack.packet_id.get());
         let reason = if found || !self.version.is_v5() {
             ReasonCode::Success
         } else {
             ReasonCode::PacketIdentifierNotFound
         };
-        let comp = Ack { packet_id: ack.packet_id, reason, properties: AckProperties::default() };
+        let comp = Ack {
+            packet_id: ack.packet_id,
+            reason,
+            properties: AckProperties::default(),
+        };
         encode(&Packet::PubComp(comp), self.version, out);
     }
 
@@ -721,7 +792,10 @@ impl Open {
                     "No Local set on a shared subscription [MQTT-3.8.3-4]",
                 ));
             }
-            let entry = SubEntry { options: *options, id: sub.properties.subscription_identifier };
+            let entry = SubEntry {
+                options: *options,
+                id: sub.properties.subscription_identifier,
+            };
             let existed = broker.subscribe(&self.session, raw.as_str(), &filter, entry);
             reasons.push(match options.qos {
                 QoS::AtMostOnce => ReasonCode::Success,
@@ -730,8 +804,11 @@ impl Open {
             });
             accepted.push((raw.clone(), entry, existed));
         }
-        let suback =
-            SubAck { packet_id: sub.packet_id, reasons, properties: AckProperties::default() };
+        let suback = SubAck {
+            packet_id: sub.packet_id,
+            reasons,
+            properties: AckProperties::default(),
+        };
         encode(&Packet::SubAck(suback), self.version, out);
         // Retained messages go after the SUBACK, through the session queue.
         for (raw, entry, existed) in accepted {
@@ -754,8 +831,11 @@ impl Open {
                 Err(_) => ReasonCode::TopicFilterInvalid,
             })
             .collect();
-        let unsuback =
-            UnsubAck { packet_id: unsub.packet_id, reasons, properties: AckProperties::default() };
+        let unsuback = UnsubAck {
+            packet_id: unsub.packet_id,
+            reasons,
+            properties: AckProperties::default(),
+        };
         encode(&Packet::UnsubAck(unsuback), self.version, out);
     }
 
@@ -788,7 +868,9 @@ impl Open {
             if front.qos != QoS::AtMostOnce && st.inflight.len() >= self.window {
                 return false;
             }
-            let Some(delivery) = st.queue.pop_front() else { break };
+            let Some(delivery) = st.queue.pop_front() else {
+                break;
+            };
             if delivery.msg.is_expired(now) {
                 continue;
             }
@@ -812,7 +894,11 @@ impl Open {
                 } else {
                     InflightStage::AwaitPubRec
                 };
-                st.inflight.push_back(Inflight { packet_id, delivery, stage });
+                st.inflight.push_back(Inflight {
+                    packet_id,
+                    delivery,
+                    stage,
+                });
             }
         }
         false
@@ -883,7 +969,10 @@ impl Open {
 }
 
 fn violation(reason: ReasonCode, detail: &str) -> CloseReason {
-    CloseReason::ProtocolViolation { reason, detail: detail.to_owned() }
+    CloseReason::ProtocolViolation {
+        reason,
+        detail: detail.to_owned(),
+    }
 }
 
 /// Encodes a control packet the broker built itself. These are always encodable (they are far

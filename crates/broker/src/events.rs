@@ -95,9 +95,10 @@ impl CloseReason {
             Self::ClientDisconnect { .. } => "session.client_disconnect",
             Self::PeerClosed => "net.peer_closed",
             Self::NetworkError(_) => "net.error",
-            Self::KeepAliveTimeout { packets_after_connect: 0, .. } => {
-                "session.keepalive_expired_connack_unread"
-            }
+            Self::KeepAliveTimeout {
+                packets_after_connect: 0,
+                ..
+            } => "session.keepalive_expired_connack_unread",
             Self::KeepAliveTimeout { .. } => "session.keepalive_expired",
             Self::ConnectTimeout { .. } => "mqtt.connect_timeout",
             Self::Malformed(_) => "mqtt.malformed",

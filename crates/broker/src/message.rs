@@ -67,7 +67,15 @@ impl Message {
             content_type: properties.content_type,
         };
         let properties = (pass != PassThrough::default()).then(|| Box::new(pass));
-        Arc::new(Self { topic, payload, qos, retain, properties, expires_at, origin })
+        Arc::new(Self {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            origin,
+        })
     }
 
     /// True once the message's expiry interval has passed.

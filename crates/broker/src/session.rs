@@ -33,7 +33,10 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("id", &self.id).field("client_id", &self.client_id).finish()
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .finish()
     }
 }
 
@@ -122,7 +125,8 @@ pub(crate) struct Inflight {
     pub(crate) stage: InflightStage,
 }
 
-/// Where an outgoing QoS 1/2 flow is.
+/// Where an outgoing QoS 1/2 flow is, named for the packet it waits for (STYLE.md idiom 7).
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub(crate) enum InflightStage {
     /// QoS 1 PUBLISH sent, waiting for PUBACK.

@@ -140,7 +140,10 @@ impl Config {
 }
 
 fn default_listener() -> ListenerSpec {
-    ListenerSpec { name: "default".into(), addr: SocketAddr::new(DEFAULT_BIND, DEFAULT_PORT) }
+    ListenerSpec {
+        name: "default".into(),
+        addr: SocketAddr::new(DEFAULT_BIND, DEFAULT_PORT),
+    }
 }
 
 /// "250ms", "10s", "2m", "1h".
@@ -148,7 +151,9 @@ pub(crate) fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().with_context(|| "expected a number followed by ms, s, m or h")?;
+    let n: u64 = num
+        .parse()
+        .with_context(|| "expected a number followed by ms, s, m or h")?;
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "s" | "" => Duration::from_secs(n),

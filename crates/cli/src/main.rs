@@ -85,7 +85,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.bind.unwrap_or(DEFAULT_BIND),
             args.port.unwrap_or(DEFAULT_PORT),
         );
-        config.listeners = vec![ListenerSpec { name: "default".into(), addr }];
+        config.listeners = vec![ListenerSpec {
+            name: "default".into(),
+            addr,
+        }];
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -25,12 +25,32 @@ both_versions!(payload_100k_all_qos, |v| case("qos.py", "large", v, &[]));
 both_versions!(empty_payload_all_qos, |v| case("qos.py", "empty", v, &[]));
 
 // 2. Retained messages.
-both_versions!(retained_set_replace_delete, |v| case("retained.py", "lifecycle", v, &[]));
+both_versions!(retained_set_replace_delete, |v| case(
+    "retained.py",
+    "lifecycle",
+    v,
+    &[]
+));
 
 // 3. Wills.
-both_versions!(will_on_socket_close, |v| case("wills.py", "abnormal_socket", v, &[]));
-both_versions!(will_on_process_kill, |v| case("wills.py", "abnormal_kill", v, &[]));
-both_versions!(no_will_after_disconnect, |v| case("wills.py", "normal_disconnect", v, &[]));
+both_versions!(will_on_socket_close, |v| case(
+    "wills.py",
+    "abnormal_socket",
+    v,
+    &[]
+));
+both_versions!(will_on_process_kill, |v| case(
+    "wills.py",
+    "abnormal_kill",
+    v,
+    &[]
+));
+both_versions!(no_will_after_disconnect, |v| case(
+    "wills.py",
+    "normal_disconnect",
+    v,
+    &[]
+));
 
 #[test]
 fn will_delay_v5() {
@@ -56,7 +76,12 @@ both_versions!(persistent_session_queues_while_offline, |v| case(
 ));
 
 // 5. Shared subscriptions.
-both_versions!(shared_subscription_spreads_messages, |v| case("shared.py", "shared", v, &[]));
+both_versions!(shared_subscription_spreads_messages, |v| case(
+    "shared.py",
+    "shared",
+    v,
+    &[]
+));
 both_versions!(shared_and_plain_subscriptions, |v| case(
     "shared.py",
     "shared_and_plain",
@@ -65,14 +90,29 @@ both_versions!(shared_and_plain_subscriptions, |v| case(
 ));
 
 // 6. Wildcards and $-topics.
-both_versions!(wildcards_and_dollar_topics, |v| case("wildcards.py", "wildcards", v, &[]));
+both_versions!(wildcards_and_dollar_topics, |v| case(
+    "wildcards.py",
+    "wildcards",
+    v,
+    &[]
+));
 
 // 7. Client takeover.
 both_versions!(client_takeover, |v| {
     // mosquitto 2.0.11 closes the old v5 connection without first sending DISCONNECT 0x8E
     // (Session taken over), which [MQTT-3.1.4-3] describes; Lantern must send it.
-    let lenient = v == V::V5 && skip_on_mosquitto("v5 takeover: no DISCONNECT 0x8E from mosquitto 2.0");
-    case("takeover.py", "takeover", v, if lenient { &["--allow-plain-close"] } else { &[] });
+    let lenient =
+        v == V::V5 && skip_on_mosquitto("v5 takeover: no DISCONNECT 0x8E from mosquitto 2.0");
+    case(
+        "takeover.py",
+        "takeover",
+        v,
+        if lenient {
+            &["--allow-plain-close"]
+        } else {
+            &[]
+        },
+    );
 });
 
 // 8. Overlapping subscriptions.
@@ -149,6 +189,11 @@ fn server_keep_alive_from_config_v5() {
         &broker,
         "v5_features.py",
         V::V5,
-        &["--case", "server_keepalive", "--expect-server-keepalive", "10"],
+        &[
+            "--case",
+            "server_keepalive",
+            "--expect-server-keepalive",
+            "10",
+        ],
     );
 }

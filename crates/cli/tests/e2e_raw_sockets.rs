@@ -46,7 +46,12 @@ both_versions!(violation_garbage_first_byte, |v| case(
     v,
     &[]
 ));
-both_versions!(violation_http_request, |v| case("violations.py", "http_request", v, &[]));
+both_versions!(violation_http_request, |v| case(
+    "violations.py",
+    "http_request",
+    v,
+    &[]
+));
 both_versions!(violation_second_connect, |v| case(
     "violations.py",
     "second_connect",

@@ -16,11 +16,16 @@ const CONNECT_311: &[u8] = &[
 
 fn connack_ok(port: u16) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     s.write_all(CONNECT_311).expect("send CONNECT");
     let mut buf = [0u8; 4];
     s.read_exact(&mut buf).expect("read CONNACK");
-    assert_eq!(buf, [0x20, 0x02, 0x00, 0x00], "CONNACK accepted, no session");
+    assert_eq!(
+        buf,
+        [0x20, 0x02, 0x00, 0x00],
+        "CONNACK accepted, no session"
+    );
 }
 
 #[test]
@@ -31,7 +36,10 @@ fn serve_zero_config_accepts_and_stops_cleanly_on_sigterm() {
     let broker = Broker::start();
     connack_ok(broker.port);
     let status = broker.stop();
-    assert!(status.success(), "lantern serve exited with {status} after SIGTERM");
+    assert!(
+        status.success(),
+        "lantern serve exited with {status} after SIGTERM"
+    );
 }
 
 #[test]
@@ -39,8 +47,13 @@ fn serve_with_config_file() {
     if skip_on_mosquitto("tests the lantern binary itself") {
         return;
     }
-    let broker = Broker::builder().config_toml("[limits]\nmax_keepalive = 60\n").start();
+    let broker = Broker::builder()
+        .config_toml("[limits]\nmax_keepalive = 60\n")
+        .start();
     connack_ok(broker.port);
     let status = broker.stop();
-    assert!(status.success(), "lantern serve --config exited with {status} after SIGTERM");
+    assert!(
+        status.success(),
+        "lantern serve --config exited with {status} after SIGTERM"
+    );
 }

@@ -92,8 +92,9 @@ pub fn parse_fixed_header(buf: &[u8]) -> Result<Option<FixedHeader>, DecodeError
 /// Decodes one packet from the front of `buf`, removing its bytes on success.
 ///
 /// `version` is the connection's protocol version; a CONNECT carries its own and ignores it.
-/// Returns `Ok(None)`, consuming nothing, when `buf` holds only part of a packet (and reserves
-/// room for the rest of it once the header says how much). On error `buf` is left as it was.
+/// Returns `Ok(None)`, consuming nothing, when `buf` holds only part of a packet; the size
+/// limit and the fixed header flags are checked as soon as the header is complete, before the
+/// body arrives. On error `buf` is left as it was.
 pub fn decode(
     buf: &mut BytesMut,
     version: ProtocolVersion,
@@ -113,7 +114,8 @@ pub fn decode(
         ));
     }
     if buf.len() < size {
-        buf.reserve(size - buf.len());
+        // No `reserve` here: a 5-byte header must not make us allocate up to the limit on
+        // the peer's word. The caller grows its read buffer as bytes actually arrive.
         return Ok(None);
     }
 

@@ -56,7 +56,14 @@ impl Driver {
     ) -> Self {
         let wake = Arc::new(TaskWaker(Notify::new()));
         let conn = Connection::new(broker, Waker::from(wake.clone()), Instant::now());
-        Self { stream, peer, listener, conn, wake, stop }
+        Self {
+            stream,
+            peer,
+            listener,
+            conn,
+            wake,
+            stop,
+        }
     }
 
     pub(crate) async fn run(self) {
@@ -136,7 +143,12 @@ impl Driver {
         while let Some(event) = self.conn.poll_event() {
             match event {
                 ConnEvent::Connected {
-                    client_id, version, clean_start, keep_alive, session_present, username,
+                    client_id,
+                    version,
+                    clean_start,
+                    keep_alive,
+                    session_present,
+                    username,
                 } => {
                     Span::current().record("client_id", &*client_id);
                     info!(
@@ -156,10 +168,7 @@ impl Driver {
                     if let Some(id) = &client_id {
                         Span::current().record("client_id", &**id);
                     }
-                    info!(
-                        cause = reason.id(),
-                        "{outcome}: {reason}"
-                    );
+                    info!(cause = reason.id(), "{outcome}: {reason}");
                 }
                 _ => {}
             }

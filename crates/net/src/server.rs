@@ -41,9 +41,15 @@ impl Server {
         let mut listeners = Vec::with_capacity(specs.len());
         for spec in specs {
             let listener = TcpListener::bind(spec.addr).await.map_err(|e| {
-                io::Error::new(e.kind(), format!("listener {:?} on {}: {e}", spec.name, spec.addr))
+                io::Error::new(
+                    e.kind(),
+                    format!("listener {:?} on {}: {e}", spec.name, spec.addr),
+                )
             })?;
-            let spec = ListenerSpec { name: spec.name.clone(), addr: listener.local_addr()? };
+            let spec = ListenerSpec {
+                name: spec.name.clone(),
+                addr: listener.local_addr()?,
+            };
             listeners.push((spec, listener));
         }
         Ok(Self { broker, listeners })
@@ -73,7 +79,10 @@ impl Server {
         info!("shutting down");
         let _ = stop_tx.send(true);
         drop(done_tx);
-        if tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, done_rx.recv())
+            .await
+            .is_err()
+        {
             warn!("some connections did not close within {SHUTDOWN_GRACE:?}");
         }
         Ok(())

@@ -189,10 +189,11 @@ impl Broker {
     /// Stop with SIGTERM and return the exit status (bounded; SIGKILL after 10 s).
     pub fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("broker already stopped");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        // The shell's builtin `kill`: no dependency on procps, no libc crate needed.
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", child.id())])
             .status()
-            .expect("run `kill`");
+            .expect("run `sh -c kill`");
         assert!(status.success(), "kill -TERM failed");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -202,7 +203,10 @@ impl Broker {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("broker did not exit within 10 s of SIGTERM; log:\n{}", self.log());
+                panic!(
+                    "broker did not exit within 10 s of SIGTERM; log:\n{}",
+                    self.log()
+                );
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -229,13 +233,16 @@ impl Broker {
                 cmd.args(["--bind", "127.0.0.1", "--port", "0"]);
             }
         }
-        cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&log).expect("create broker log"));
-        let mut child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("cannot start {}: {e}", env!("CARGO_BIN_EXE_lantern"))
-        });
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(fs::File::create(&log).expect("create broker log"));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", env!("CARGO_BIN_EXE_lantern")));
 
         // The broker prints one `lantern listening on 127.0.0.1:PORT (tcp)` line per listener.
         let stdout = child.stdout.take().expect("piped stdout");
@@ -272,7 +279,10 @@ impl Broker {
                     if !broker.is_running() {
                         panic!(
                             "lantern exited before listening ({:?}); stderr:\n{}",
-                            broker.child.as_mut().and_then(|c| c.try_wait().ok().flatten()),
+                            broker
+                                .child
+                                .as_mut()
+                                .and_then(|c| c.try_wait().ok().flatten()),
                             broker.log()
                         );
                     }
@@ -353,7 +363,10 @@ impl Drop for Broker {
                 .rev()
                 .collect::<Vec<_>>()
                 .join("\n");
-            eprintln!("---- {:?} broker log (last 200 lines) ----\n{tail}\n----", self.kind);
+            eprintln!(
+                "---- {:?} broker log (last 200 lines) ----\n{tail}\n----",
+                self.kind
+            );
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
@@ -434,9 +447,13 @@ pub fn unique(label: &str) -> String {
 /// Runs `cmd` to completion with `stdin` fed in, killing it after `limit`. Panics on timeout.
 pub fn run_bounded(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Output {
     let shown = format!("{cmd:?}");
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
@@ -481,7 +498,8 @@ fn read_all_in_thread<R: Read + Send + 'static>(mut r: R) -> Receiver<Vec<u8>> {
 }
 
 fn require_tool(name: &str, hint: &str) -> PathBuf {
-    which(name).unwrap_or_else(|| panic!("`{name}` is not installed: {hint} (scripts/test installs it)"))
+    which(name)
+        .unwrap_or_else(|| panic!("`{name}` is not installed: {hint} (scripts/test installs it)"))
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -496,12 +514,20 @@ pub fn e2e_dir() -> PathBuf {
 /// Runs `python3 tests/e2e/<script> --port P --version V <extra>` and asserts it exits 0.
 /// The script's own output is shown on failure (and with `--nocapture`).
 pub fn python(broker: &Broker, script: &str, v: V, extra: &[&str]) {
-    let py = require_tool("python3", "install Python 3 and `pip install 'paho-mqtt>=2,<3'`");
+    let py = require_tool(
+        "python3",
+        "install Python 3 and `pip install 'paho-mqtt>=2,<3'`",
+    );
     let path = e2e_dir().join(script);
     assert!(path.is_file(), "no scenario script {}", path.display());
     let mut cmd = Command::new(py);
     cmd.arg(&path)
-        .args(["--port", &broker.port.to_string(), "--version", v.script_flag()])
+        .args([
+            "--port",
+            &broker.port.to_string(),
+            "--version",
+            v.script_flag(),
+        ])
         .args(extra)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1");
@@ -526,8 +552,15 @@ pub fn python(broker: &Broker, script: &str, v: V, extra: &[&str]) {
 pub fn mosquitto_pub(broker: &Broker, v: V, args: &[&str], stdin: Option<&[u8]>) {
     let exe = require_tool("mosquitto_pub", "apt-get install mosquitto-clients");
     let mut cmd = Command::new(exe);
-    cmd.args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-V", v.mosquitto_flag()])
-        .args(args);
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &broker.port.to_string(),
+        "-V",
+        v.mosquitto_flag(),
+    ])
+    .args(args);
     let shown = format!("{cmd:?}");
     let out = run_bounded(&mut cmd, stdin, Duration::from_secs(15));
     assert!(
@@ -587,12 +620,12 @@ fn parse_message(line: &str) -> Option<Message> {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => u8::from_str_radix(std::str::from_utf8(&[*hi, *lo]).ok()?, 16).ok(),
+            _ => None,
+        })
         .collect()
 }
 
@@ -624,13 +657,29 @@ impl Sub {
     /// Starts it without waiting for anything.
     pub fn spawn(broker: &Broker, v: V, args: &[&str]) -> Sub {
         let exe = require_tool("mosquitto_sub", "apt-get install mosquitto-clients");
-        let mut cmd = Command::new(exe);
-        cmd.args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-V", v.mosquitto_flag()])
-            .args(["-d", "-F", SUB_FORMAT])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        // mosquitto_sub's debug lines go through stdio, block-buffered on a pipe: force line
+        // buffering (coreutils `stdbuf`) so each event is seen when it happens.
+        let mut cmd = match which("stdbuf") {
+            Some(stdbuf) => {
+                let mut c = Command::new(stdbuf);
+                c.arg("-oL").arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        cmd.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-V",
+            v.mosquitto_flag(),
+        ])
+        .args(["-d", "-F", SUB_FORMAT])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let shown = format!("{cmd:?}");
         let mut child = cmd
             .spawn()
@@ -655,7 +704,10 @@ impl Sub {
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if tx2.send(SubEvent::Debug(format!("stderr: {line}"))).is_err() {
+                if tx2
+                    .send(SubEvent::Debug(format!("stderr: {line}")))
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -698,6 +750,27 @@ impl Sub {
             }
             self.pump(left);
         }
+    }
+
+    /// Waits (bounded) until `done(self)` holds; `what` describes it for the failure message.
+    pub fn wait_until(&mut self, what: &str, timeout: Duration, done: impl Fn(&Sub) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !done(self) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!(
+                    "{}: expected {what} within {timeout:?}; output so far:\n{}",
+                    self.shown,
+                    self.debug.join("\n")
+                );
+            }
+            self.pump(left);
+        }
+    }
+
+    /// Whether mosquitto_sub has closed its output (it exited).
+    pub fn exited(&self) -> bool {
+        self.eof
     }
 
     /// How many debug lines so far contain `needle`.
@@ -745,7 +818,11 @@ impl Sub {
     /// Asserts that no message arrives within `window`.
     pub fn expect_none(&mut self, window: Duration, why: &str) {
         let got = self.drain(window);
-        assert!(got.is_empty(), "{}: expected no message ({why}), got {got:?}", self.shown);
+        assert!(
+            got.is_empty(),
+            "{}: expected no message ({why}), got {got:?}",
+            self.shown
+        );
     }
 
     /// Kill with SIGKILL: the connection ends without DISCONNECT.
