@@ -10,6 +10,7 @@
 //! issue), persistence to disk (the [`Store`] trait is the seam), TLS or WebSocket (the network
 //! layer's concern).
 
+pub mod auth;
 mod broker;
 mod config;
 mod conn;
