@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Scenario 5: `$share/g/topic` spreads messages over the group, each message to exactly one member."""
 
-from e2e_lib import Ctx, check, main
+import time
+
+from e2e_lib import WAIT, Ctx, check, main
 
 N = 20
 
@@ -15,8 +17,6 @@ def case_shared(ctx: Ctx) -> None:
     for i in range(N):
         pub.publish(topic, f"job-{i}".encode(), 1)
 
-    import time
-    from e2e_lib import WAIT
     got_a, got_b = [], []
     end = time.monotonic() + WAIT
     while len(got_a) + len(got_b) < N and time.monotonic() < end:

@@ -6,8 +6,6 @@ identifier and Server Keep Alive. Only `empty_client_id` also runs at 3.1.1.
 
 import time
 
-from paho.mqtt.packettypes import PacketTypes
-
 from e2e_lib import Ctx, check, fail, main, props
 
 

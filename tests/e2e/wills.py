@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from e2e_lib import WAIT, Ctx, Raw, check, connect_packet, fail, main
+from e2e_lib import WAIT, Ctx, check, connect_packet, main
 
 # Child mode: `wills.py --child HOST PORT VERSION CLIENT_ID WILL_TOPIC` connects with a will over a
 # raw socket, prints READY once CONNACK arrived, then idles until the parent kills it with SIGKILL.

@@ -186,3 +186,159 @@ impl fmt::Display for AuthFailure {
         }
     }
 }
+
+impl AuthFailure {
+    /// The CONNACK reason code for this failure (3.1.1 clients get the mapped return code:
+    /// 4 bad user name or password, 5 not authorised, 2 identifier rejected).
+    pub fn reason_code(&self) -> lantern_codec::ReasonCode {
+        use lantern_codec::ReasonCode;
+        match self {
+            Self::NoCredentials => ReasonCode::NotAuthorized,
+            Self::PasswordWithoutUsername
+            | Self::UnknownUser { .. }
+            | Self::WrongPassword { .. } => ReasonCode::BadUserNameOrPassword,
+            Self::CertIdentityMismatch { .. } => ReasonCode::ClientIdentifierNotValid,
+        }
+    }
+
+    /// A stable id for the cause.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Self::NoCredentials => "auth.no_credentials",
+            Self::PasswordWithoutUsername => "auth.password_without_username",
+            Self::UnknownUser { .. } => "auth.unknown_user",
+            Self::WrongPassword { .. } => "auth.bad_password",
+            Self::CertIdentityMismatch { .. } => "auth.cert_identity_mismatch",
+        }
+    }
+}
+
+/// Proof that a CONNECT passed authentication (STYLE.md idiom 6: only [`authenticate`] builds
+/// it, so a session cannot be opened without it).
+#[derive(Clone, Debug)]
+pub(crate) struct Authenticated {
+    /// The user name for ACLs: CONNECT's, or the certificate identity.
+    pub(crate) username: Option<Arc<str>>,
+    /// The client id to use instead of CONNECT's empty one (the certificate identity).
+    pub(crate) client_id: Option<Arc<str>>,
+}
+
+/// Authenticates CONNECT's credentials against `policy` and the verified certificate identity.
+pub(crate) fn authenticate(
+    policy: &AccessPolicy,
+    cert: Option<&CertIdentity>,
+    client_id: &str,
+    username: Option<&str>,
+    password: Option<&[u8]>,
+) -> Result<Authenticated, AuthFailure> {
+    let mut result = Authenticated { username: username.map(Arc::from), client_id: None };
+    if let Some(cert) = cert {
+        if policy.cert_identity.require_client_id_match {
+            if client_id.is_empty() {
+                result.client_id = Some(cert.identity.clone());
+            } else if client_id != &*cert.identity {
+                return Err(AuthFailure::CertIdentityMismatch {
+                    client_id: client_id.to_owned(),
+                    identity: cert.identity.to_string(),
+                });
+            }
+        }
+        if policy.cert_identity.as_username {
+            // The certificate is the credential; CONNECT's user name and password are ignored,
+            // as mosquitto's use_identity_as_username does.
+            result.username = Some(cert.identity.clone());
+            return Ok(result);
+        }
+    }
+    match (username, &policy.passwords) {
+        (Some(user), Some(passwords)) => {
+            let sent = password.is_some();
+            match passwords.verify(user, password.unwrap_or_default()) {
+                PasswordCheck::Valid if sent => Ok(result),
+                PasswordCheck::Valid | PasswordCheck::WrongPassword => {
+                    Err(AuthFailure::WrongPassword { username: user.to_owned(), password_sent: sent })
+                }
+                PasswordCheck::UnknownUser => {
+                    Err(AuthFailure::UnknownUser { username: user.to_owned() })
+                }
+            }
+        }
+        (None, Some(_)) if password.is_some() => Err(AuthFailure::PasswordWithoutUsername),
+        // Without a password file a user name proves nothing; it is accepted where anonymous
+        // clients are, or where a client certificate vouches for the client.
+        _ if cert.is_some() || policy.allow_anonymous => Ok(result),
+        _ => Err(AuthFailure::NoCredentials),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct OneUser;
+    impl PasswordVerifier for OneUser {
+        fn verify(&self, username: &str, password: &[u8]) -> PasswordCheck {
+            match (username, password) {
+                ("alice", b"secret") => PasswordCheck::Valid,
+                ("alice", _) => PasswordCheck::WrongPassword,
+                _ => PasswordCheck::UnknownUser,
+            }
+        }
+    }
+
+    fn with_passwords(anonymous: bool) -> AccessPolicy {
+        AccessPolicy { allow_anonymous: anonymous, passwords: Some(Arc::new(OneUser)), ..AccessPolicy::open() }
+    }
+
+    fn cert(identity: &str) -> CertIdentity {
+        CertIdentity { identity: identity.into(), subject: format!("CN={identity}").into() }
+    }
+
+    #[test]
+    fn password_file_decides_known_users() {
+        let p = with_passwords(false);
+        assert!(authenticate(&p, None, "c", Some("alice"), Some(b"secret")).is_ok());
+        assert_eq!(
+            authenticate(&p, None, "c", Some("alice"), Some(b"nope")).unwrap_err(),
+            AuthFailure::WrongPassword { username: "alice".into(), password_sent: true }
+        );
+        assert_eq!(
+            authenticate(&p, None, "c", Some("alice"), None).unwrap_err(),
+            AuthFailure::WrongPassword { username: "alice".into(), password_sent: false }
+        );
+        assert_eq!(
+            authenticate(&p, None, "c", Some("bob"), Some(b"x")).unwrap_err().id(),
+            "auth.unknown_user"
+        );
+    }
+
+    #[test]
+    fn anonymous_needs_permission() {
+        assert_eq!(
+            authenticate(&with_passwords(false), None, "c", None, None).unwrap_err(),
+            AuthFailure::NoCredentials
+        );
+        assert!(authenticate(&with_passwords(true), None, "c", None, None).is_ok());
+        // A password file never lets a wrong password through, anonymous or not.
+        assert!(authenticate(&with_passwords(true), None, "c", Some("alice"), Some(b"x")).is_err());
+    }
+
+    #[test]
+    fn certificate_identity_as_username_and_client_id() {
+        let mut p = with_passwords(false);
+        p.cert_identity = CertIdentityUse { as_username: true, require_client_id_match: true };
+        let ok = authenticate(&p, Some(&cert("dev-1")), "", None, None).unwrap();
+        assert_eq!(ok.username.as_deref(), Some("dev-1"));
+        assert_eq!(ok.client_id.as_deref(), Some("dev-1"));
+        let err = authenticate(&p, Some(&cert("dev-1")), "dev-2", None, None).unwrap_err();
+        assert_eq!(err.id(), "auth.cert_identity_mismatch");
+        assert_eq!(err.reason_code(), lantern_codec::ReasonCode::ClientIdentifierNotValid);
+    }
+
+    #[test]
+    fn certificate_alone_is_a_credential() {
+        let p = AccessPolicy { allow_anonymous: false, ..AccessPolicy::open() };
+        assert!(authenticate(&p, Some(&cert("dev-1")), "x", None, None).is_ok());
+        assert!(authenticate(&p, None, "x", Some("someone"), None).is_err());
+    }
+}

@@ -18,7 +18,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::BrokerConfig;
 use crate::message::Message;
 use crate::retained::RetainedIndex;
-use crate::session::{Delivery, Owner, Session, SessionRef, SubEntry, SubIds, NEVER_EXPIRES};
+use crate::session::{
+    Delivery, Owner, Reader, Session, SessionRef, SubEntry, SubIds, NEVER_EXPIRES,
+};
 use crate::store::{MemoryStore, Store};
 use crate::topic::Filter;
 use crate::tree::TopicTree;
@@ -47,11 +49,10 @@ enum Timer {
         session: Arc<Session>,
         generation: u64,
     },
-    /// Publish a delayed will unless a connection attached since [MQTT-3.1.3-9].
+    /// Publish the session's pending will unless a connection attached since [MQTT-3.1.3-9].
     Will {
         session: Arc<Session>,
         generation: u64,
-        will: Arc<Message>,
     },
 }
 
@@ -125,15 +126,19 @@ impl Broker {
     /// Attaches a connection to the session of `client_id`, creating it or ending the old one
     /// as Clean Start asks (v5 §3.1.2.4). A connection already attached is woken; it notices
     /// it lost the session and closes (session taken over, [MQTT-3.1.4-3]).
+    #[allow(clippy::too_many_arguments)] // each is one CONNECT field; a struct would only rename them
     pub(crate) fn attach(
         &self,
+        now: Instant,
         client_id: &Arc<str>,
         clean_start: bool,
         expiry_interval: u32,
         version: lantern_codec::ProtocolVersion,
         owner: Owner,
+        reader: Option<Reader>,
     ) -> Attached {
         let mut sessions = self.sessions.lock();
+        let mut ended_will = None;
         if let Some(existing) = sessions.get(client_id).cloned() {
             let mut st = existing.lock();
             if let Some(old) = st.owner.take() {
@@ -141,7 +146,10 @@ impl Broker {
             }
             if !clean_start && !st.ended {
                 st.owner = Some(owner);
+                st.reader = reader;
                 st.generation += 1;
+                // [MQTT-3.1.3-9] A reconnection before the will delay passed cancels the will.
+                st.pending_will = None;
                 st.version = version;
                 st.expiry_interval = expiry_interval;
                 drop(st);
@@ -153,9 +161,14 @@ impl Broker {
             st.ended = true;
             let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
             st.queue.clear();
+            // The session ends before the will delay passed: the will goes now.
+            let will = st.pending_will.take();
             drop(st);
             self.unsubscribe_all(&existing, &filters);
             self.store.session_ended(client_id);
+            if let Some(will) = will {
+                ended_will = Some(will);
+            }
         }
         let session = Arc::new(Session::new(
             self.next_id(),
@@ -164,7 +177,12 @@ impl Broker {
             expiry_interval,
             Some(owner),
         ));
+        session.lock().reader = reader;
         sessions.insert(client_id.clone(), session.clone());
+        drop(sessions);
+        if let Some(will) = ended_will {
+            self.publish(now, &will);
+        }
         Attached {
             session,
             session_present: false,
@@ -183,6 +201,16 @@ impl Broker {
     ) {
         let mut st = session.lock();
         if !st.is_owned_by(conn_id) {
+            // Taken over: the new connection owns the session. A will without delay is
+            // published; a delayed one is cancelled by that reconnection [MQTT-3.1.3-9],
+            // unless the new connection ended the session with a clean start.
+            let ended = st.ended;
+            drop(st);
+            if let Some((will, delay)) = will {
+                if delay == 0 || ended {
+                    self.publish(now, &will);
+                }
+            }
             return;
         }
         st.owner = None;
@@ -203,31 +231,25 @@ impl Broker {
             }
             return;
         }
-        drop(st);
+        let mut publish_now = None;
         if let Some((will, delay)) = will {
             if delay == 0 {
-                self.publish(now, &will);
+                publish_now = Some(will);
             } else {
+                st.pending_will = Some(will);
                 let at = now + Duration::from_secs(u64::from(delay.min(expiry)));
-                self.schedule(
-                    at,
-                    Timer::Will {
-                        session: session.clone(),
-                        generation,
-                        will,
-                    },
-                );
+                drop(st);
+                self.schedule(at, Timer::Will { session: session.clone(), generation });
+                st = session.lock();
             }
+        }
+        drop(st);
+        if let Some(will) = publish_now {
+            self.publish(now, &will);
         }
         if expiry != NEVER_EXPIRES {
             let at = now + Duration::from_secs(u64::from(expiry));
-            self.schedule(
-                at,
-                Timer::SessionExpiry {
-                    session: session.clone(),
-                    generation,
-                },
-            );
+            self.schedule(at, Timer::SessionExpiry { session: session.clone(), generation });
         }
     }
 
@@ -281,13 +303,16 @@ impl Broker {
                 Some(Timer::Will {
                     session,
                     generation,
-                    will,
                 }) => {
-                    let still_away = {
-                        let st = session.lock();
-                        st.generation == generation && st.owner.is_none()
+                    let will = {
+                        let mut st = session.lock();
+                        if st.generation == generation && st.owner.is_none() {
+                            st.pending_will.take()
+                        } else {
+                            None
+                        }
                     };
-                    if still_away {
+                    if let Some(will) = will {
                         self.publish(now, &will);
                     }
                 }
@@ -303,9 +328,13 @@ impl Broker {
                     let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
                     st.queue.clear();
                     st.inflight.clear();
+                    let will = st.pending_will.take();
                     drop(st);
                     self.remove_session(&session);
                     self.unsubscribe_all(&session, &filters);
+                    if let Some(will) = will {
+                        self.publish(now, &will);
+                    }
                 }
                 None => {}
             }

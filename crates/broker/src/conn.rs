@@ -24,11 +24,13 @@ use lantern_codec::{
     Publish, QoS, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
+use crate::auth::{self, AccessPolicy, Acl, AclSubject, Access, CertIdentity};
 use crate::broker::Broker;
 use crate::events::{CloseReason, ConnEvent};
 use crate::message::Message;
 use crate::session::{
-    Delivery, Inflight, InflightStage, Owner, Session, SessionState, SubEntry, NEVER_EXPIRES,
+    Delivery, Inflight, InflightStage, Owner, Reader, Session, SessionState, SubEntry,
+    NEVER_EXPIRES,
 };
 use crate::topic::{parse_filter, validate_topic_name};
 
@@ -40,6 +42,9 @@ const TRANSMIT_BATCH: usize = 64 * 1024;
 /// One client connection.
 pub struct Connection {
     broker: Arc<Broker>,
+    access: Arc<AccessPolicy>,
+    /// The identity of a verified client certificate (mTLS), from the network layer.
+    cert: Option<CertIdentity>,
     id: u64,
     waker: Waker,
     state: State,
@@ -63,11 +68,16 @@ enum State {
 struct Open {
     session: Arc<Session>,
     client_id: Arc<str>,
+    /// The authenticated user name (or certificate identity), for ACLs.
+    username: Option<Arc<str>>,
+    acl: Option<Arc<dyn Acl>>,
     version: ProtocolVersion,
     keep_alive: Option<Duration>,
     will: Option<(Arc<Message>, u32)>,
     /// Session expiry requested at CONNECT; v5 forbids raising 0 at DISCONNECT.
     connect_expiry: u32,
+    /// The broker's cap on session expiry, which DISCONNECT cannot exceed either.
+    max_session_expiry: Option<u32>,
     /// Client → broker topic aliases (v5 §3.3.2.3.4), index = alias - 1.
     aliases_in: Vec<Option<MqttString>>,
     /// Broker → client topic aliases.
@@ -84,10 +94,24 @@ struct Open {
 impl Connection {
     /// A new connection accepted at `now`; `waker` is woken when there is something to send.
     pub fn new(broker: Arc<Broker>, waker: Waker, now: Instant) -> Self {
+        Self::with_access(broker, Arc::new(AccessPolicy::open()), None, waker, now)
+    }
+
+    /// A new connection under the access rules of its listener and tenant; `cert` is the
+    /// identity of the client certificate the TLS layer verified, if any.
+    pub fn with_access(
+        broker: Arc<Broker>,
+        access: Arc<AccessPolicy>,
+        cert: Option<CertIdentity>,
+        waker: Waker,
+        now: Instant,
+    ) -> Self {
         let deadline = now + broker.config().connect_timeout;
         Self {
             id: broker.next_id(),
             broker,
+            access,
+            cert,
             waker,
             state: State::AwaitConnect {
                 deadline,
@@ -265,7 +289,9 @@ impl Connection {
         };
         self.packets_after_connect += 1;
         let result = match packet {
-            Packet::Publish(publish) => open.on_publish(&self.broker, now, publish, &mut self.out),
+            Packet::Publish(publish) => {
+                open.on_publish(&self.broker, now, publish, &mut self.out, &mut self.events)
+            }
             Packet::PubAck(ack) => {
                 open.on_ack(ack, InflightStage::AwaitPubAck);
                 Ok(())
@@ -282,7 +308,9 @@ impl Connection {
                 open.on_ack(ack, InflightStage::AwaitPubComp);
                 Ok(())
             }
-            Packet::Subscribe(sub) => open.on_subscribe(&self.broker, now, sub, &mut self.out),
+            Packet::Subscribe(sub) => {
+                open.on_subscribe(&self.broker, now, sub, &mut self.out, &mut self.events)
+            }
             Packet::Unsubscribe(unsub) => {
                 open.on_unsubscribe(&self.broker, unsub, &mut self.out);
                 Ok(())
@@ -331,9 +359,34 @@ impl Connection {
         let version = connect.protocol;
         let v5 = version.is_v5();
 
+        // Authentication comes first: a certificate identity may supply the client id.
+        let authenticated = match auth::authenticate(
+            &self.access,
+            self.cert.as_ref(),
+            connect.client_id.as_str(),
+            connect.username.as_deref(),
+            connect.password.as_ref().map(|p| p.expose()),
+        ) {
+            Ok(a) => a,
+            Err(failure) => {
+                let reason = failure.reason_code();
+                let connack = ConnAck {
+                    session_present: false,
+                    reason,
+                    properties: ConnAckProperties::default(),
+                };
+                encode(&Packet::ConnAck(connack), version, &mut self.out);
+                return self.close(now, CloseReason::NotAuthenticated(failure), None);
+            }
+        };
+        let sent_id = match &authenticated.client_id {
+            Some(id) => id.clone(),
+            None => Arc::from(connect.client_id.as_str()),
+        };
+
         // Client identifier (v5 §3.1.3.1, 3.1.1 §3.1.3.1).
         let mut assigned = None;
-        let client_id: Arc<str> = if connect.client_id.is_empty() {
+        let client_id: Arc<str> = if sent_id.is_empty() {
             if version == ProtocolVersion::V31 {
                 return self.refuse(
                     now,
@@ -355,8 +408,10 @@ impl Connection {
             assigned = Some(id.clone());
             id
         } else {
-            connect.client_id.as_str().into()
+            sent_id
         };
+        let subject =
+            AclSubject { username: authenticated.username.as_deref(), client_id: &client_id };
 
         if connect.properties.authentication_method.is_some() {
             return self.refuse(
@@ -377,6 +432,21 @@ impl Connection {
                     ReasonCode::TopicNameInvalid,
                     &format!("will topic {:?}: {e}", w.topic.as_str()),
                 );
+            }
+            if let Some(acl) = &self.access.acl {
+                let decision = acl.check(&subject, Access::Write, w.topic.as_str());
+                if !decision.allowed {
+                    return self.refuse(
+                        now,
+                        version,
+                        ReasonCode::NotAuthorized,
+                        &format!(
+                            "a will on topic {:?}, which this client may not publish to ({})",
+                            w.topic.as_str(),
+                            decision.rule
+                        ),
+                    );
+                }
             }
             let delay = w.properties.will_delay_interval.unwrap_or(0);
             let props = lantern_codec::PublishProperties {
@@ -422,9 +492,14 @@ impl Connection {
             conn_id: self.id,
             waker: self.waker.clone(),
         };
+        let reader = self.access.acl.clone().map(|acl| Reader {
+            acl,
+            username: authenticated.username.clone(),
+            client_id: client_id.clone(),
+        });
         let attached = self
             .broker
-            .attach(&client_id, connect.clean_start, expiry, version, owner);
+            .attach(now, &client_id, connect.clean_start, expiry, version, owner, reader);
         let session_id = attached.session.id();
         let will = will.map(|(topic, payload, qos, retain, props, delay)| {
             (
@@ -463,15 +538,18 @@ impl Connection {
             clean_start: connect.clean_start,
             keep_alive,
             session_present: attached.session_present,
-            username: connect.username.as_ref().map(|u| u.as_str().into()),
+            username: authenticated.username.clone(),
         });
         self.state = State::Open(Box::new(Open {
             session: attached.session,
             client_id,
+            username: authenticated.username,
+            acl: self.access.acl.clone(),
             version,
             keep_alive: (keep_alive > 0).then(|| Duration::from_secs(u64::from(keep_alive))),
             will,
             connect_expiry: requested_expiry,
+            max_session_expiry: config.max_session_expiry,
             aliases_in: vec![None; usize::from(if v5 { config.topic_alias_maximum } else { 0 })],
             aliases_out: HashMap::new(),
             alias_out_max: if v5 {
@@ -560,13 +638,21 @@ impl Connection {
         let client_id = match state {
             State::Open(mut open) => {
                 if let (true, Some(code)) = (open.version.is_v5(), code) {
-                    let disconnect = Disconnect {
+                    let mut disconnect = Disconnect {
                         reason: code,
                         properties: DisconnectProperties {
                             reason_string: MqttString::try_from(reason.to_string()).ok(),
                             ..Default::default()
                         },
                     };
+                    // [MQTT-3.1.2-24] Never exceed the client's Maximum Packet Size: the reason
+                    // string is the part that can go.
+                    let packet = Packet::Disconnect(disconnect.clone());
+                    if open.client_max_packet.is_some_and(|max| {
+                        lantern_codec::encoded_len(&packet, open.version) > max.get() as usize
+                    }) {
+                        disconnect.properties.reason_string = None;
+                    }
                     encode(&Packet::Disconnect(disconnect), open.version, &mut self.out);
                 }
                 let will = match &reason {
@@ -576,21 +662,11 @@ impl Connection {
                     {
                         None
                     }
+                    // Wills are for clients that vanish; a broker going down is not one.
                     CloseReason::ServerShutdown => None,
                     _ => open.will.take(),
                 };
-                if matches!(reason, CloseReason::TakenOver) {
-                    // The new connection owns the session now. A will without delay is
-                    // published; a delayed one is cancelled by the reconnection
-                    // [MQTT-3.1.3-9] unless the new connection started a clean session.
-                    if let Some((will, delay)) = will {
-                        if delay == 0 || open.session.lock().ended {
-                            self.broker.publish(now, &will);
-                        }
-                    }
-                } else {
-                    self.broker.detach(now, &open.session, self.id, will);
-                }
+                self.broker.detach(now, &open.session, self.id, will);
                 Some(open.client_id.clone())
             }
             _ => None,
@@ -606,6 +682,7 @@ impl Open {
         now: Instant,
         mut publish: Publish,
         out: &mut BytesMut,
+        events: &mut Vec<ConnEvent>,
     ) -> Result<(), CloseReason> {
         let v5 = self.version.is_v5();
         // Topic alias (v5 §3.3.2.3.4).
@@ -646,6 +723,38 @@ impl Open {
 
         let qos = publish.qos;
         let packet_id = publish.packet_id;
+        if let Some(acl) = &self.acl {
+            let subject =
+                AclSubject { username: self.username.as_deref(), client_id: &self.client_id };
+            let decision = acl.check(&subject, Access::Write, publish.topic.as_str());
+            if !decision.allowed {
+                events.push(ConnEvent::Denied {
+                    access: Access::Write,
+                    topic: publish.topic.as_str().into(),
+                    rule: decision.rule,
+                });
+                // v5 says so in the acknowledgement; 3.1.1 has no way to, so the message is
+                // acknowledged and dropped (the client must not retry forever).
+                let reason = if v5 { ReasonCode::NotAuthorized } else { ReasonCode::Success };
+                match (qos, packet_id) {
+                    (QoS::AtLeastOnce, Some(pid)) => {
+                        let ack =
+                            Ack { packet_id: pid, reason, properties: AckProperties::default() };
+                        encode(&Packet::PubAck(ack), self.version, out);
+                    }
+                    (QoS::ExactlyOnce, Some(pid)) => {
+                        if !v5 {
+                            self.session.lock().incoming_qos2.insert(pid.get());
+                        }
+                        let ack =
+                            Ack { packet_id: pid, reason, properties: AckProperties::default() };
+                        encode(&Packet::PubRec(ack), self.version, out);
+                    }
+                    _ => {}
+                }
+                return Ok(());
+            }
+        }
         if qos == QoS::ExactlyOnce {
             let Some(pid) = packet_id else {
                 return Err(violation(
@@ -775,6 +884,7 @@ impl Open {
         now: Instant,
         sub: Subscribe,
         out: &mut BytesMut,
+        events: &mut Vec<ConnEvent>,
     ) -> Result<(), CloseReason> {
         let mut reasons = Vec::with_capacity(sub.filters.len());
         let mut accepted = Vec::with_capacity(sub.filters.len());
@@ -791,6 +901,22 @@ impl Open {
                     ReasonCode::ProtocolError,
                     "No Local set on a shared subscription [MQTT-3.8.3-4]",
                 ));
+            }
+            if let Some(acl) = &self.acl {
+                let subject = AclSubject {
+                    username: self.username.as_deref(),
+                    client_id: &self.client_id,
+                };
+                let decision = acl.check_subscribe(&subject, filter.filter);
+                if !decision.allowed {
+                    events.push(ConnEvent::Denied {
+                        access: Access::Read,
+                        topic: raw.as_str().into(),
+                        rule: decision.rule,
+                    });
+                    reasons.push(ReasonCode::NotAuthorized);
+                    continue;
+                }
             }
             let entry = SubEntry {
                 options: *options,
@@ -844,9 +970,10 @@ impl Open {
             if self.connect_expiry == 0 && expiry != 0 {
                 return Err(violation(
                     ReasonCode::ProtocolError,
-                    "DISCONNECT set a session expiry after CONNECT had 0 [MQTT-3.14.2-2]",
+                    "DISCONNECT set a session expiry after CONNECT had 0 (v5 §3.14.2.2.2)",
                 ));
             }
+            let expiry = self.max_session_expiry.map_or(expiry, |max| expiry.min(max));
             self.session.lock().expiry_interval = expiry;
         }
         Ok(())
@@ -943,22 +1070,31 @@ impl Open {
         if self.version.is_v5() {
             publish.properties = msg.delivery_properties(now);
             publish.properties.subscription_identifiers = delivery.sub_ids.to_vec();
-            if let Some(max) = self.client_max_packet {
-                if publish.encoded_len(self.version) > max.get() as usize {
-                    return false;
-                }
-            }
+            let mut new_alias = None;
             if self.alias_out_max > 0 && !dup {
                 if let Some(alias) = self.aliases_out.get(&msg.topic) {
                     publish.properties.topic_alias = Some(*alias);
                     publish.topic = MqttString::default();
                 } else if self.aliases_out.len() < usize::from(self.alias_out_max) {
                     let next = u16::try_from(self.aliases_out.len() + 1).unwrap_or(u16::MAX);
-                    if let Some(alias) = NonZeroU16::new(next) {
-                        self.aliases_out.insert(msg.topic.clone(), alias);
-                        publish.properties.topic_alias = Some(alias);
-                    }
+                    new_alias = NonZeroU16::new(next);
+                    publish.properties.topic_alias = new_alias;
                 }
+            }
+            if let Some(max) = self.client_max_packet {
+                let max = max.get() as usize;
+                if publish.encoded_len(self.version) > max && new_alias.is_some() {
+                    // Setting up the alias costs 3 bytes; send this one without it.
+                    publish.properties.topic_alias = None;
+                    new_alias = None;
+                }
+                // [MQTT-3.1.2-25] Too large for the client: not sent, as if delivered.
+                if publish.encoded_len(self.version) > max {
+                    return false;
+                }
+            }
+            if let Some(alias) = new_alias {
+                self.aliases_out.insert(msg.topic.clone(), alias);
             }
         }
         if publish.encode(self.version, dst).is_err() {

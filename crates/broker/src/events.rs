@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use lantern_codec::{DecodeError, ProtocolVersion, ReasonCode};
 
+use crate::auth::{Access, AuthFailure};
+
 /// Something that happened on a connection.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -26,6 +28,15 @@ pub enum ConnEvent {
         session_present: bool,
         /// Whether CONNECT carried a user name (its value is never reported here).
         username: Option<Arc<str>>,
+    },
+    /// An ACL refused a publish or a subscription (the connection goes on).
+    Denied {
+        /// Write for PUBLISH, Read for SUBSCRIBE.
+        access: Access,
+        /// The topic or filter.
+        topic: Box<str>,
+        /// The rule that decided.
+        rule: Arc<str>,
     },
     /// The connection is over; the driver flushes what is queued and closes the socket.
     Closed {
@@ -82,6 +93,8 @@ pub enum CloseReason {
         /// What was wrong.
         detail: String,
     },
+    /// CONNECT failed authentication; CONNACK carried `failure.reason_code()`.
+    NotAuthenticated(AuthFailure),
     /// Another connection took over the session with the same client id [MQTT-3.1.4-3].
     TakenOver,
     /// The broker is shutting down.
@@ -104,6 +117,7 @@ impl CloseReason {
             Self::Malformed(_) => "mqtt.malformed",
             Self::ProtocolViolation { .. } => "mqtt.protocol_violation",
             Self::Refused { .. } => "mqtt.refused",
+            Self::NotAuthenticated(failure) => failure.id(),
             Self::TakenOver => "session.taken_over",
             Self::ServerShutdown => "broker.shutdown",
         }
@@ -151,6 +165,9 @@ impl fmt::Display for CloseReason {
                 write!(f, "protocol violation: {detail} ({reason})")
             }
             Self::Refused { reason, detail } => write!(f, "CONNECT refused with {reason}: {detail}"),
+            Self::NotAuthenticated(failure) => {
+                write!(f, "CONNECT refused with {}: {failure}", failure.reason_code())
+            }
             Self::TakenOver => {
                 f.write_str("another connection with the same client id took over the session")
             }

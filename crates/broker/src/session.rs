@@ -16,6 +16,7 @@ use std::task::Waker;
 use lantern_codec::{PacketId, ProtocolVersion, QoS, SubscriptionOptions};
 use parking_lot::{Mutex, MutexGuard};
 
+use crate::auth::{Access, Acl, AclSubject};
 use crate::message::Message;
 
 /// Session expiry interval meaning "never expires" (v5 §3.1.2.11.2).
@@ -64,6 +65,19 @@ pub(crate) struct SessionState {
     pub(crate) subscriptions: HashMap<Box<str>, SubEntry>,
     /// Messages dropped because the queue was full.
     pub(crate) dropped: u64,
+    /// A will waiting for its delay while no connection is attached; published when the delay
+    /// passes or the session ends, whichever comes first, and cancelled by a reconnection
+    /// (v5 §3.1.3.2.2, [MQTT-3.1.3-9]).
+    pub(crate) pending_will: Option<Arc<Message>>,
+    /// Read access rules of the client, checked before each delivery.
+    pub(crate) reader: Option<Reader>,
+}
+
+/// Who reads through a session, for the ACL check before each delivery.
+pub(crate) struct Reader {
+    pub(crate) acl: Arc<dyn Acl>,
+    pub(crate) username: Option<Arc<str>>,
+    pub(crate) client_id: Arc<str>,
 }
 
 /// The connection attached to a session.
@@ -148,6 +162,8 @@ pub enum PushOutcome {
     QueueFull,
     /// The session has ended.
     Ended,
+    /// The client's ACL does not let it read this topic.
+    Denied,
 }
 
 impl Session {
@@ -174,6 +190,8 @@ impl Session {
                 next_packet_id: 1,
                 subscriptions: HashMap::new(),
                 dropped: 0,
+                pending_will: None,
+                reader: None,
             }),
         }
     }
@@ -215,6 +233,13 @@ impl Session {
         }
         if st.owner.is_none() && delivery.qos == QoS::AtMostOnce {
             return PushOutcome::OfflineQos0;
+        }
+        if let Some(reader) = &st.reader {
+            let subject =
+                AclSubject { username: reader.username.as_deref(), client_id: &reader.client_id };
+            if !reader.acl.check(&subject, Access::Read, delivery.msg.topic.as_str()).allowed {
+                return PushOutcome::Denied;
+            }
         }
         if st.queue.len() >= max_queued {
             // Make room by dropping the oldest QoS 0 message, which nobody was promised.

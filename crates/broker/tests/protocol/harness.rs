@@ -32,15 +32,17 @@ use lantern_codec::{
 pub const PERSISTENT_EXPIRY: u32 = 3600;
 
 /// Generates one `#[test]` per protocol version for a `fn name(version: ProtocolVersion)`:
-/// `name::v311` and `name::v5`, so a failure names the version.
+/// `name::v311` and `name::v5`, so a failure names the version. Attributes before a name
 macro_rules! both_versions {
-    ($($name:ident),+ $(,)?) => {$(
+    ($($(#[$attr:meta])* $name:ident),+ $(,)?) => {$(
         mod $name {
             #[test]
+            $(#[$attr])*
             fn v311() {
                 super::$name(lantern_codec::ProtocolVersion::V311)
             }
             #[test]
+            $(#[$attr])*
             fn v5() {
                 super::$name(lantern_codec::ProtocolVersion::V5)
             }

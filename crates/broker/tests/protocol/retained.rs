@@ -226,3 +226,25 @@ fn mqtt_3_8_4_8_retained_message_qos_is_downgraded_and_carries_subscription_id()
         vec![std::num::NonZeroU32::new(9).unwrap()]
     );
 }
+
+/// [MQTT-3.3.2-5] A retained message whose Message Expiry Interval has passed is no longer
+/// sent to new subscriptions; before that it is sent with the time left [MQTT-3.3.2-6].
+#[test]
+fn mqtt_3_3_2_5_expired_retained_message_not_sent() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    let mut p = retained("r/1", "short-lived");
+    p.properties.message_expiry_interval = Some(5);
+    publisher.publish(t0, p);
+
+    let mut early = connect_ok(&broker, t0 + secs(2), clean(ProtocolVersion::V5, "early"));
+    let got =
+        only_publishes(early.subscribe_with(t0 + secs(2), "r/#", opts(QoS::AtMostOnce), None));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].properties.message_expiry_interval, Some(3));
+
+    let mut late = connect_ok(&broker, t0 + secs(6), clean(ProtocolVersion::V5, "late"));
+    let got = late.subscribe_with(t0 + secs(6), "r/#", opts(QoS::AtMostOnce), None);
+    assert!(got.is_empty(), "expired retained message sent: {got:#?}");
+}

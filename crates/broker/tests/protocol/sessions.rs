@@ -330,3 +330,95 @@ both_versions!(
     mqtt_3_1_4_3_client_takeover_closes_existing_connection,
     mqtt_3_1_4_3_takeover_with_clean_start_discards_session,
 );
+
+/// Tenet 3 (bounded by construction) and v5 §3.1.2.11.2: the broker's maximum session expiry
+/// also bounds a Session Expiry Interval set at DISCONNECT, or any client could keep its
+/// session for up to 136 years by saying so on the way out.
+#[test]
+fn mqtt_3_14_2_2_max_session_expiry_also_bounds_disconnect_session_expiry() {
+    let broker = lantern_broker::Broker::new(lantern_broker::BrokerConfig {
+        max_session_expiry: Some(20),
+        ..lantern_broker::BrokerConfig::default()
+    });
+    let t0 = Instant::now();
+    let mut client = connect_ok(&broker, t0, connect_v5("c", true, 0, Some(10)));
+    client.send(t0, disconnect_with_expiry(3600));
+    assert!(client.conn.is_closed());
+    broker.tick(t0 + secs(20));
+    assert!(
+        broker.session("c").is_none(),
+        "DISCONNECT raised the session expiry above the broker's maximum (20 s)"
+    );
+}
+
+/// [MQTT-3.1.4-3] with [MQTT-4.4.0-1]: a message in flight on the old connection is re-sent
+/// (DUP 1, same id) to the connection that took the session over.
+fn mqtt_4_4_0_1_takeover_resends_inflight_to_new_connection(version: ProtocolVersion) {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut first = connect_ok(&broker, t0, persistent(version, "dev"));
+    first.subscribe(t0, "t", QoS::AtLeastOnce);
+    let mut publisher = connect_ok(&broker, t0, clean(version, "pub"));
+    publisher.publish_qos1(t0, "t", "m");
+    let delivered = first.recv_publishes(t0);
+    assert_eq!(delivered.len(), 1);
+
+    let (mut second, connack) = connect(&broker, t0 + secs(1), persistent(version, "dev"));
+    assert!(connack.session_present);
+    let again = second.recv_publishes(t0 + secs(1));
+    assert_eq!(payloads(&again), ["m"]);
+    assert!(again[0].dup);
+    assert_eq!(again[0].packet_id, delivered[0].packet_id);
+}
+
+/// Tenet 3: a session's queue is bounded by `max_queued_messages`. When it is full, the oldest
+/// QoS 0 message makes room for a QoS 1/2 one; otherwise new messages are dropped.
+#[test]
+fn session_queue_bounded_dropping_qos0_first() {
+    let broker = lantern_broker::Broker::new(lantern_broker::BrokerConfig {
+        max_queued_messages: 2,
+        ..lantern_broker::BrokerConfig::default()
+    });
+    let t0 = Instant::now();
+    let version = ProtocolVersion::V5;
+    // An online subscriber that does not read for a while.
+    let mut sub = subscriber(&broker, t0, version, "sub", "t", QoS::AtLeastOnce);
+    let mut publisher = connect_ok(&broker, t0, clean(version, "pub"));
+    publisher.publish_qos0(t0, "t", "a0");
+    publisher.publish_qos1(t0, "t", "b1");
+    publisher.publish_qos1(t0, "t", "c1"); // full: a0 makes room
+    publisher.publish_qos1(t0, "t", "d1"); // full of QoS 1: dropped
+    assert_eq!(broker.session("sub").unwrap().queued(), 2);
+    assert_eq!(payloads(&sub.recv_publishes(t0)), ["b1", "c1"]);
+}
+
+/// The driver may hand over CONNECT and the packets after it in one read: all are handled,
+/// the later ones with the version CONNECT chose.
+fn connect_and_subscribe_in_one_read_are_both_handled(version: ProtocolVersion) {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut client = Client::open(&broker, version, t0);
+    let mut bytes = bytes::BytesMut::new();
+    Packet::Connect(clean(version, "c"))
+        .encode(version, &mut bytes)
+        .unwrap();
+    Packet::Subscribe(subscribe(1, &[("t", opts(QoS::AtLeastOnce))]))
+        .encode(version, &mut bytes)
+        .unwrap();
+    Packet::PingReq.encode(version, &mut bytes).unwrap();
+    client.send_raw(t0, &bytes);
+    let packets = client.recv(t0);
+    assert!(
+        matches!(
+            packets.as_slice(),
+            [Packet::ConnAck(c), Packet::SubAck(s), Packet::PingResp]
+                if c.reason == ReasonCode::Success && s.reasons == [ReasonCode::GrantedQoS1]
+        ),
+        "got {packets:#?}"
+    );
+}
+
+both_versions!(
+    mqtt_4_4_0_1_takeover_resends_inflight_to_new_connection,
+    connect_and_subscribe_in_one_read_are_both_handled,
+);

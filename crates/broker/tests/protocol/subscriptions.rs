@@ -214,13 +214,17 @@ fn mqtt_3_8_3_3_no_local_suppresses_own_messages() {
     local.recv_nothing(t0);
     assert_eq!(payloads(&other.recv_publishes(t0)), ["mine"]);
 
-    other.publish_qos0(t0, "t", "theirs");
-    assert_eq!(payloads(&local.recv_publishes(t0)), ["theirs"]);
+    // `other` subscribed without No Local: its own message comes back to it.
+    other.send(
+        t0,
+        Packet::Publish(publish("t", "theirs", QoS::AtMostOnce, 0)),
+    );
     assert_eq!(
         payloads(&other.recv_publishes(t0)),
         ["theirs"],
         "No Local 0: own messages come back"
     );
+    assert_eq!(payloads(&local.recv_publishes(t0)), ["theirs"]);
 }
 
 /// v5 §4.8.2: each message on a shared subscription goes to one member of the group; this
@@ -354,4 +358,125 @@ fn v311_mqtt_3_10_4_4_unsubscribe_answered_with_unsuback() {
     let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V311, "pub"));
     publisher.publish_qos0(t0, "t", "after");
     sub.recv_nothing(t0);
+}
+
+/// v5 §4.8.2: UNSUBSCRIBE with the full `$share/{group}/{filter}` removes that member; the
+/// group's messages then all go to the remaining member.
+#[test]
+fn mqtt_4_8_2_unsubscribe_shared_subscription_removes_member() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut m1 = subscriber(
+        &broker,
+        t0,
+        ProtocolVersion::V5,
+        "m1",
+        "$share/g/t",
+        QoS::AtMostOnce,
+    );
+    let mut m2 = subscriber(
+        &broker,
+        t0,
+        ProtocolVersion::V5,
+        "m2",
+        "$share/g/t",
+        QoS::AtMostOnce,
+    );
+    m1.send(t0, Packet::Unsubscribe(unsubscribe(7, &["$share/g/t"])));
+    match m1.recv(t0).as_slice() {
+        [Packet::UnsubAck(ack)] => assert_eq!(ack.reasons, [ReasonCode::Success]),
+        other => panic!("expected UNSUBACK, got {other:#?}"),
+    }
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    for n in 0..3 {
+        publisher.publish_qos0(t0, "t", &n.to_string());
+    }
+    m1.recv_nothing(t0);
+    assert_eq!(payloads(&m2.recv_publishes(t0)), ["0", "1", "2"]);
+}
+
+/// v5 §4.8.2: a member whose session ends leaves the group.
+#[test]
+fn mqtt_4_8_2_shared_member_leaving_hands_group_to_others() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut m1 = subscriber(
+        &broker,
+        t0,
+        ProtocolVersion::V5,
+        "m1",
+        "$share/g/t",
+        QoS::AtMostOnce,
+    );
+    let mut m2 = subscriber(
+        &broker,
+        t0,
+        ProtocolVersion::V5,
+        "m2",
+        "$share/g/t",
+        QoS::AtMostOnce,
+    );
+    m1.conn.handle_peer_closed(t0);
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    for n in 0..3 {
+        publisher.publish_qos0(t0, "t", &n.to_string());
+    }
+    assert_eq!(payloads(&m2.recv_publishes(t0)), ["0", "1", "2"]);
+}
+
+/// v5 §4.8.2: a persistent member that is offline keeps its subscription, but the broker
+/// prefers connected members, so no message waits in the offline member's queue while another
+/// member could take it.
+#[test]
+fn mqtt_4_8_2_shared_subscription_prefers_connected_members() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut away = connect_ok(&broker, t0, persistent(ProtocolVersion::V5, "away"));
+    away.subscribe(t0, "$share/g/t", QoS::AtLeastOnce);
+    let mut here = subscriber(
+        &broker,
+        t0,
+        ProtocolVersion::V5,
+        "here",
+        "$share/g/t",
+        QoS::AtLeastOnce,
+    );
+    away.conn.handle_peer_closed(t0);
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    for n in 0..4 {
+        publisher.publish_qos1(t0, "t", &n.to_string());
+    }
+    assert_eq!(payloads(&here.recv_publishes(t0)), ["0", "1", "2", "3"]);
+    assert_eq!(broker.session("away").unwrap().queued(), 0);
+}
+
+/// v5 §4.8.2: `$share/{ShareName}/{filter}` needs a non-empty share name without wildcards
+/// and a filter [MQTT-4.8.2-1], [MQTT-4.8.2-2]; anything else is refused with 0x8F. UNSUBSCRIBE
+/// with an invalid filter gets 0x8F too (v5 §3.11.3).
+#[test]
+fn mqtt_4_8_2_1_malformed_shared_subscriptions_refused() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut sub = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "sub"));
+    let filters = ["$share/g", "$share//t", "$share/g+/t", "$share/g#/t"];
+    let list: Vec<_> = filters
+        .iter()
+        .map(|f| (*f, opts(QoS::AtMostOnce)))
+        .collect();
+    sub.send(t0, Packet::Subscribe(subscribe(1, &list)));
+    match sub.recv(t0).as_slice() {
+        [Packet::SubAck(ack)] => assert_eq!(
+            ack.reasons,
+            vec![ReasonCode::TopicFilterInvalid; filters.len()],
+            "for {filters:?}"
+        ),
+        other => panic!("expected SUBACK, got {other:#?}"),
+    }
+    assert_eq!(broker.subscription_count(), 0);
+
+    sub.send(t0, Packet::Unsubscribe(unsubscribe(2, &["a/#/b"])));
+    match sub.recv(t0).as_slice() {
+        [Packet::UnsubAck(ack)] => assert_eq!(ack.reasons, [ReasonCode::TopicFilterInvalid]),
+        other => panic!("expected UNSUBACK, got {other:#?}"),
+    }
 }

@@ -434,3 +434,142 @@ fn v311_mqtt_3_1_3_6_empty_client_id_with_clean_session_1_accepted() {
     assert_eq!(broker.session_count(), 1);
     client.subscribe(t0, "t", QoS::AtMostOnce);
 }
+
+/// [MQTT-3.14.2-3] The Reason String must not be sent if it would make the DISCONNECT larger
+/// than the client's Maximum Packet Size; more generally the server must never send a packet
+/// above it [MQTT-3.1.2-24].
+#[test]
+fn mqtt_3_14_2_3_disconnect_reason_string_respects_client_maximum_packet_size() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut c = connect_v5("dev", true, 10, None);
+    c.properties.maximum_packet_size = NonZeroU32::new(32);
+    let mut client = connect_ok(&broker, t0, c);
+    client.conn.handle_timeout(t0 + secs(15));
+    assert!(client.conn.is_closed());
+    let mut wire = client.recv_bytes(t0 + secs(15));
+    assert!(
+        wire.len() <= 32,
+        "DISCONNECT of {} bytes sent to a client whose Maximum Packet Size is 32",
+        wire.len()
+    );
+    match lantern_codec::decode(
+        &mut wire,
+        ProtocolVersion::V5,
+        &lantern_codec::Limits::default(),
+    ) {
+        Ok(Some(Packet::Disconnect(d))) => assert_eq!(d.reason, ReasonCode::KeepAliveTimeout),
+        other => panic!("expected DISCONNECT, got {other:#?}"),
+    }
+}
+
+/// [MQTT-3.1.2-24] Adding a Topic Alias property makes a PUBLISH 3 bytes longer; a message
+/// that fits the client's Maximum Packet Size without the alias must not be sent above it
+/// with one (send it without the alias, or drop it — never exceed the limit).
+#[test]
+fn mqtt_3_1_2_24_topic_alias_never_pushes_publish_over_client_maximum_packet_size() {
+    let max = 64u32;
+    // The payload length that makes a QoS 0 PUBLISH on "t" exactly `max` bytes.
+    let fits = (0..max as usize)
+        .find(|&n| {
+            publish("t", &"x".repeat(n), QoS::AtMostOnce, 0).encoded_len(ProtocolVersion::V5)
+                == max as usize
+        })
+        .expect("some payload length fits exactly");
+
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut c = connect_v5("sub", true, 0, None);
+    c.properties.maximum_packet_size = NonZeroU32::new(max);
+    c.properties.topic_alias_maximum = Some(4);
+    let mut sub = connect_ok(&broker, t0, c);
+    sub.subscribe(t0, "t", QoS::AtMostOnce);
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    publisher.publish_qos0(t0, "t", &"x".repeat(fits));
+
+    let wire = sub.recv_bytes(t0);
+    assert!(
+        wire.len() <= max as usize,
+        "PUBLISH of {} bytes sent to a client whose Maximum Packet Size is {max}",
+        wire.len()
+    );
+}
+
+/// v5 §3.3.2.3.4: topic alias mappings belong to one network connection; a resumed session
+/// starts with none, so using an alias set on the previous connection is a protocol error.
+#[test]
+fn mqtt_3_3_2_3_4_topic_aliases_do_not_survive_reconnect() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut publisher = connect_ok(&broker, t0, persistent(ProtocolVersion::V5, "pub"));
+    let mut set = publish("a/b", "1", QoS::AtMostOnce, 0);
+    set.properties.topic_alias = NonZeroU16::new(1);
+    publisher.publish(t0, set);
+    publisher.conn.handle_peer_closed(t0);
+
+    let (mut publisher, connack) = connect(&broker, t0, persistent(ProtocolVersion::V5, "pub"));
+    assert!(connack.session_present);
+    let mut reuse = publish("", "2", QoS::AtMostOnce, 0);
+    reuse.properties.topic_alias = NonZeroU16::new(1);
+    publisher.send(t0, Packet::Publish(reuse));
+    assert_eq!(publisher.recv_disconnect(t0), ReasonCode::ProtocolError);
+}
+
+/// The broker → client aliases also start afresh on a new connection: the first delivery
+/// after a reconnect carries the topic name again.
+#[test]
+fn mqtt_3_3_2_3_4_server_aliases_restart_on_new_connection() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let with_aliases = || {
+        let mut c = persistent(ProtocolVersion::V5, "sub");
+        c.properties.topic_alias_maximum = Some(4);
+        c
+    };
+    let mut sub = connect_ok(&broker, t0, with_aliases());
+    sub.subscribe(t0, "t", QoS::AtLeastOnce);
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    publisher.publish_qos1(t0, "t", "1");
+    let got = sub.recv_publishes(t0);
+    sub.send(t0, Packet::PubAck(Ack::new(got[0].packet_id.unwrap())));
+    sub.conn.handle_peer_closed(t0);
+
+    let mut sub = connect_ok(&broker, t0 + secs(1), with_aliases());
+    publisher.publish_qos1(t0 + secs(1), "t", "2");
+    let got = sub.recv_publishes(t0 + secs(1));
+    assert_eq!(payloads(&got), ["2"]);
+    assert_eq!(
+        got[0].topic.as_str(),
+        "t",
+        "the new connection knows no alias yet"
+    );
+}
+
+/// `poll_transmit` returns true when one batch is full; the driver writes and calls again.
+/// A burst larger than one batch arrives complete and in order.
+#[test]
+fn large_burst_is_delivered_across_transmit_batches_in_order() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut sub = subscriber(
+        &broker,
+        t0,
+        ProtocolVersion::V5,
+        "sub",
+        "t",
+        QoS::AtMostOnce,
+    );
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    let body = "x".repeat(1000);
+    for n in 0..200 {
+        publisher.publish_qos0(t0, "t", &format!("{n:03}{body}"));
+    }
+    let got = sub.recv_publishes(t0);
+    assert_eq!(got.len(), 200);
+    for (n, p) in got.iter().enumerate() {
+        assert!(
+            payload(p).starts_with(&format!("{n:03}")),
+            "message {n} out of order"
+        );
+    }
+}

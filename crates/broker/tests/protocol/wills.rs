@@ -317,3 +317,29 @@ fn mqtt_3_1_4_3_takeover_publishes_old_connections_will(version: ProtocolVersion
 }
 
 both_versions!(mqtt_3_1_4_3_takeover_publishes_old_connections_will);
+
+/// [MQTT-3.1.4-3] / v5 §3.1.3.2.2: "the Will Message for the existing connection is sent
+/// unless the new connection specifies Clean Start of 0 and the Will Delay is greater than
+/// zero". The old connection may learn of its end from its socket (EOF, reset) before its
+/// driver calls `poll_transmit` — the will (no delay) must be published all the same.
+fn mqtt_3_1_4_3_takeover_publishes_will_when_old_connection_sees_eof_first(
+    version: ProtocolVersion,
+) {
+    let broker = broker();
+    let t0 = Instant::now();
+    let (mut device, mut watcher) = device_and_watcher(&broker, t0, persistent(version, "dev"));
+    let _new = connect_ok(&broker, t0 + secs(1), persistent(version, "dev"));
+    // The old socket reports EOF before the old connection is polled.
+    device.conn.handle_peer_closed(t0 + secs(1));
+    assert!(device.conn.is_closed());
+    let publishes = watcher.recv_publishes(t0 + secs(1));
+    assert_eq!(
+        payloads(&publishes),
+        ["gone"],
+        "the old connection's will was lost because it closed before noticing the takeover"
+    );
+}
+
+both_versions!(
+    mqtt_3_1_4_3_takeover_publishes_will_when_old_connection_sees_eof_first
+);
