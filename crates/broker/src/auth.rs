@@ -101,7 +101,12 @@ pub struct AccessPolicy {
 impl AccessPolicy {
     /// Anyone may connect and do anything: the zero-configuration loopback broker.
     pub fn open() -> Self {
-        Self { allow_anonymous: true, passwords: None, acl: None, cert_identity: Default::default() }
+        Self {
+            allow_anonymous: true,
+            passwords: None,
+            acl: None,
+            cert_identity: Default::default(),
+        }
     }
 }
 
@@ -231,7 +236,10 @@ pub(crate) fn authenticate(
     username: Option<&str>,
     password: Option<&[u8]>,
 ) -> Result<Authenticated, AuthFailure> {
-    let mut result = Authenticated { username: username.map(Arc::from), client_id: None };
+    let mut result = Authenticated {
+        username: username.map(Arc::from),
+        client_id: None,
+    };
     if let Some(cert) = cert {
         if policy.cert_identity.require_client_id_match {
             if client_id.is_empty() {
@@ -256,11 +264,14 @@ pub(crate) fn authenticate(
             match passwords.verify(user, password.unwrap_or_default()) {
                 PasswordCheck::Valid if sent => Ok(result),
                 PasswordCheck::Valid | PasswordCheck::WrongPassword => {
-                    Err(AuthFailure::WrongPassword { username: user.to_owned(), password_sent: sent })
+                    Err(AuthFailure::WrongPassword {
+                        username: user.to_owned(),
+                        password_sent: sent,
+                    })
                 }
-                PasswordCheck::UnknownUser => {
-                    Err(AuthFailure::UnknownUser { username: user.to_owned() })
-                }
+                PasswordCheck::UnknownUser => Err(AuthFailure::UnknownUser {
+                    username: user.to_owned(),
+                }),
             }
         }
         (None, Some(_)) if password.is_some() => Err(AuthFailure::PasswordWithoutUsername),
@@ -287,11 +298,18 @@ mod tests {
     }
 
     fn with_passwords(anonymous: bool) -> AccessPolicy {
-        AccessPolicy { allow_anonymous: anonymous, passwords: Some(Arc::new(OneUser)), ..AccessPolicy::open() }
+        AccessPolicy {
+            allow_anonymous: anonymous,
+            passwords: Some(Arc::new(OneUser)),
+            ..AccessPolicy::open()
+        }
     }
 
     fn cert(identity: &str) -> CertIdentity {
-        CertIdentity { identity: identity.into(), subject: format!("CN={identity}").into() }
+        CertIdentity {
+            identity: identity.into(),
+            subject: format!("CN={identity}").into(),
+        }
     }
 
     #[test]
@@ -300,14 +318,22 @@ mod tests {
         assert!(authenticate(&p, None, "c", Some("alice"), Some(b"secret")).is_ok());
         assert_eq!(
             authenticate(&p, None, "c", Some("alice"), Some(b"nope")).unwrap_err(),
-            AuthFailure::WrongPassword { username: "alice".into(), password_sent: true }
+            AuthFailure::WrongPassword {
+                username: "alice".into(),
+                password_sent: true
+            }
         );
         assert_eq!(
             authenticate(&p, None, "c", Some("alice"), None).unwrap_err(),
-            AuthFailure::WrongPassword { username: "alice".into(), password_sent: false }
+            AuthFailure::WrongPassword {
+                username: "alice".into(),
+                password_sent: false
+            }
         );
         assert_eq!(
-            authenticate(&p, None, "c", Some("bob"), Some(b"x")).unwrap_err().id(),
+            authenticate(&p, None, "c", Some("bob"), Some(b"x"))
+                .unwrap_err()
+                .id(),
             "auth.unknown_user"
         );
     }
@@ -326,18 +352,27 @@ mod tests {
     #[test]
     fn certificate_identity_as_username_and_client_id() {
         let mut p = with_passwords(false);
-        p.cert_identity = CertIdentityUse { as_username: true, require_client_id_match: true };
+        p.cert_identity = CertIdentityUse {
+            as_username: true,
+            require_client_id_match: true,
+        };
         let ok = authenticate(&p, Some(&cert("dev-1")), "", None, None).unwrap();
         assert_eq!(ok.username.as_deref(), Some("dev-1"));
         assert_eq!(ok.client_id.as_deref(), Some("dev-1"));
         let err = authenticate(&p, Some(&cert("dev-1")), "dev-2", None, None).unwrap_err();
         assert_eq!(err.id(), "auth.cert_identity_mismatch");
-        assert_eq!(err.reason_code(), lantern_codec::ReasonCode::ClientIdentifierNotValid);
+        assert_eq!(
+            err.reason_code(),
+            lantern_codec::ReasonCode::ClientIdentifierNotValid
+        );
     }
 
     #[test]
     fn certificate_alone_is_a_credential() {
-        let p = AccessPolicy { allow_anonymous: false, ..AccessPolicy::open() };
+        let p = AccessPolicy {
+            allow_anonymous: false,
+            ..AccessPolicy::open()
+        };
         assert!(authenticate(&p, Some(&cert("dev-1")), "x", None, None).is_ok());
         assert!(authenticate(&p, None, "x", Some("someone"), None).is_err());
     }

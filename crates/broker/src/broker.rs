@@ -239,7 +239,13 @@ impl Broker {
                 st.pending_will = Some(will);
                 let at = now + Duration::from_secs(u64::from(delay.min(expiry)));
                 drop(st);
-                self.schedule(at, Timer::Will { session: session.clone(), generation });
+                self.schedule(
+                    at,
+                    Timer::Will {
+                        session: session.clone(),
+                        generation,
+                    },
+                );
                 st = session.lock();
             }
         }
@@ -249,7 +255,13 @@ impl Broker {
         }
         if expiry != NEVER_EXPIRES {
             let at = now + Duration::from_secs(u64::from(expiry));
-            self.schedule(at, Timer::SessionExpiry { session: session.clone(), generation });
+            self.schedule(
+                at,
+                Timer::SessionExpiry {
+                    session: session.clone(),
+                    generation,
+                },
+            );
         }
     }
 

@@ -24,7 +24,7 @@ use lantern_codec::{
     Publish, QoS, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 
-use crate::auth::{self, AccessPolicy, Acl, AclSubject, Access, CertIdentity};
+use crate::auth::{self, Access, AccessPolicy, Acl, AclSubject, CertIdentity};
 use crate::broker::Broker;
 use crate::events::{CloseReason, ConnEvent};
 use crate::message::Message;
@@ -123,6 +123,11 @@ impl Connection {
             pending_bytes: 0,
             packets_after_connect: 0,
         }
+    }
+
+    /// The broker this connection belongs to.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
     }
 
     /// The connection's id (unique within the broker).
@@ -410,8 +415,10 @@ impl Connection {
         } else {
             sent_id
         };
-        let subject =
-            AclSubject { username: authenticated.username.as_deref(), client_id: &client_id };
+        let subject = AclSubject {
+            username: authenticated.username.as_deref(),
+            client_id: &client_id,
+        };
 
         if connect.properties.authentication_method.is_some() {
             return self.refuse(
@@ -497,9 +504,15 @@ impl Connection {
             username: authenticated.username.clone(),
             client_id: client_id.clone(),
         });
-        let attached = self
-            .broker
-            .attach(now, &client_id, connect.clean_start, expiry, version, owner, reader);
+        let attached = self.broker.attach(
+            now,
+            &client_id,
+            connect.clean_start,
+            expiry,
+            version,
+            owner,
+            reader,
+        );
         let session_id = attached.session.id();
         let will = will.map(|(topic, payload, qos, retain, props, delay)| {
             (
@@ -724,8 +737,10 @@ impl Open {
         let qos = publish.qos;
         let packet_id = publish.packet_id;
         if let Some(acl) = &self.acl {
-            let subject =
-                AclSubject { username: self.username.as_deref(), client_id: &self.client_id };
+            let subject = AclSubject {
+                username: self.username.as_deref(),
+                client_id: &self.client_id,
+            };
             let decision = acl.check(&subject, Access::Write, publish.topic.as_str());
             if !decision.allowed {
                 events.push(ConnEvent::Denied {
@@ -735,19 +750,29 @@ impl Open {
                 });
                 // v5 says so in the acknowledgement; 3.1.1 has no way to, so the message is
                 // acknowledged and dropped (the client must not retry forever).
-                let reason = if v5 { ReasonCode::NotAuthorized } else { ReasonCode::Success };
+                let reason = if v5 {
+                    ReasonCode::NotAuthorized
+                } else {
+                    ReasonCode::Success
+                };
                 match (qos, packet_id) {
                     (QoS::AtLeastOnce, Some(pid)) => {
-                        let ack =
-                            Ack { packet_id: pid, reason, properties: AckProperties::default() };
+                        let ack = Ack {
+                            packet_id: pid,
+                            reason,
+                            properties: AckProperties::default(),
+                        };
                         encode(&Packet::PubAck(ack), self.version, out);
                     }
                     (QoS::ExactlyOnce, Some(pid)) => {
                         if !v5 {
                             self.session.lock().incoming_qos2.insert(pid.get());
                         }
-                        let ack =
-                            Ack { packet_id: pid, reason, properties: AckProperties::default() };
+                        let ack = Ack {
+                            packet_id: pid,
+                            reason,
+                            properties: AckProperties::default(),
+                        };
                         encode(&Packet::PubRec(ack), self.version, out);
                     }
                     _ => {}
@@ -973,7 +998,9 @@ impl Open {
                     "DISCONNECT set a session expiry after CONNECT had 0 (v5 §3.14.2.2.2)",
                 ));
             }
-            let expiry = self.max_session_expiry.map_or(expiry, |max| expiry.min(max));
+            let expiry = self
+                .max_session_expiry
+                .map_or(expiry, |max| expiry.min(max));
             self.session.lock().expiry_interval = expiry;
         }
         Ok(())

@@ -235,9 +235,15 @@ impl Session {
             return PushOutcome::OfflineQos0;
         }
         if let Some(reader) = &st.reader {
-            let subject =
-                AclSubject { username: reader.username.as_deref(), client_id: &reader.client_id };
-            if !reader.acl.check(&subject, Access::Read, delivery.msg.topic.as_str()).allowed {
+            let subject = AclSubject {
+                username: reader.username.as_deref(),
+                client_id: &reader.client_id,
+            };
+            if !reader
+                .acl
+                .check(&subject, Access::Read, delivery.msg.topic.as_str())
+                .allowed
+            {
                 return PushOutcome::Denied;
             }
         }

@@ -1,29 +1,18 @@
-//! The configuration file: TOML in, a validated [`Config`] out (parse, don't validate).
-//!
-//! ```toml
-//! [[listener]]
-//! name = "lan"          # optional, for logs
-//! bind = "127.0.0.1"    # address; default 127.0.0.1
-//! port = 1883           # default 1883; 0 lets the system choose
-//!
-//! [limits]
-//! max_packet_size = 1048576     # bytes, fixed header included
-//! max_keepalive = 60            # seconds; announced to v5 clients as Server Keep Alive
-//! max_inflight = 64             # QoS 1/2 messages in flight per client
-//! max_queued_messages = 1000    # per session
-//! max_session_expiry = 86400    # seconds; absent = as the client asks
-//! topic_alias_maximum = 64
-//! connect_timeout = "10s"       # "500ms", "10s", "2m"
-//! ```
+//! The configuration file: TOML in, a validated [`Config`] out (parse, don't validate). Every
+//! key is optional; relative paths are relative to the file's directory. See the README for a
+//! commented example.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::{NonZeroU16, NonZeroU32};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use lantern_broker::BrokerConfig;
-use lantern_net::ListenerSpec;
+use lantern_net::tls::{MinVersion, MtlsMode, SniMode, TlsPolicy};
+use lantern_net::{ListenerSpec, Transport};
+use lantern_pki::IdentitySource;
 use serde::Deserialize;
 
 /// The default MQTT port.
@@ -31,19 +20,62 @@ pub(crate) const DEFAULT_PORT: u16 = 1883;
 /// The default address: loopback only, so a broker started with no configuration is not
 /// reachable from the network (secure by default).
 pub(crate) const DEFAULT_BIND: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// The tenant that exists when the file declares none.
+pub(crate) const DEFAULT_TENANT: &str = "default";
+/// The data directory when neither the file, `--data-dir` nor `LANTERN_DATA_DIR` names one.
+pub(crate) const DEFAULT_DATA_DIR: &str = "lantern-data";
 
 /// A validated configuration.
 #[derive(Debug)]
 pub(crate) struct Config {
     pub(crate) listeners: Vec<ListenerSpec>,
+    pub(crate) tenants: Vec<TenantConfig>,
     pub(crate) broker: BrokerConfig,
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+/// One tenant as configured; files are loaded when the server starts.
+#[derive(Clone, Debug)]
+pub(crate) struct TenantConfig {
+    pub(crate) name: Arc<str>,
+    pub(crate) hosts: Vec<String>,
+    pub(crate) cert: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
+    pub(crate) client_ca: Option<PathBuf>,
+    pub(crate) crl: Option<PathBuf>,
+    pub(crate) password_file: Option<PathBuf>,
+    pub(crate) acl_file: Option<PathBuf>,
+    pub(crate) cert_identity: IdentitySource,
+    pub(crate) cert_identity_as_username: bool,
+    pub(crate) require_client_id_match: bool,
+}
+
+impl TenantConfig {
+    pub(crate) fn named(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            hosts: Vec::new(),
+            cert: None,
+            key: None,
+            client_ca: None,
+            crl: None,
+            password_file: None,
+            acl_file: None,
+            cert_identity: IdentitySource::CommonName,
+            cert_identity_as_username: false,
+            require_client_id_match: false,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    data_dir: Option<PathBuf>,
     #[serde(default)]
     listener: Vec<RawListener>,
+    #[serde(default)]
+    tenant: Vec<RawTenant>,
     #[serde(default)]
     limits: RawLimits,
 }
@@ -54,6 +86,71 @@ struct RawListener {
     name: Option<String>,
     bind: Option<IpAddr>,
     port: Option<u16>,
+    transport: Option<RawTransport>,
+    allow_anonymous: Option<bool>,
+    default_tenant: Option<String>,
+    ws_path: Option<String>,
+    handshake_timeout: Option<String>,
+    max_handshakes: Option<usize>,
+    tls_min_version: Option<String>,
+    cipher_suites: Option<Vec<String>>,
+    sni: Option<RawSni>,
+    mtls: Option<RawMtls>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawTransport {
+    Tcp,
+    Tls,
+    Ws,
+    Wss,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawSni {
+    Off,
+    Optional,
+    Required,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawMtls {
+    None,
+    Optional,
+    Required,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    name: String,
+    #[serde(default)]
+    hosts: Vec<String>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    crl: Option<PathBuf>,
+    password_file: Option<PathBuf>,
+    acl_file: Option<PathBuf>,
+    cert_identity: Option<RawIdentity>,
+    #[serde(default)]
+    cert_identity_as_username: bool,
+    #[serde(default)]
+    require_client_id_match: bool,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum RawIdentity {
+    Cn,
+    SanDns,
+    SanUri,
+    SanEmail,
+    Dn,
+    Fingerprint,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,39 +168,162 @@ struct RawLimits {
 impl Config {
     /// The configuration of `lantern serve` with no file: one listener on 127.0.0.1:1883.
     pub(crate) fn zero() -> Self {
-        Self::from_raw(RawConfig::default()).unwrap_or_else(|_| Self {
-            listeners: vec![default_listener()],
+        Self {
+            listeners: vec![ListenerSpec::tcp(
+                "default",
+                SocketAddr::new(DEFAULT_BIND, DEFAULT_PORT),
+            )],
+            tenants: vec![TenantConfig::named(DEFAULT_TENANT)],
             broker: BrokerConfig::default(),
-        })
+            data_dir: None,
+        }
     }
 
     /// Reads and validates a configuration file. Errors name the file, the line and the key.
     pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).with_context(|| format!("invalid config file {}", path.display()))
     }
 
-    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
+    pub(crate) fn parse(text: &str, base: &Path) -> anyhow::Result<Self> {
         let raw: RawConfig = toml::from_str(text)?;
-        Self::from_raw(raw)
+        Self::from_raw(raw, base)
     }
 
-    fn from_raw(raw: RawConfig) -> anyhow::Result<Self> {
-        let mut listeners = Vec::new();
+    fn from_raw(raw: RawConfig, base: &Path) -> anyhow::Result<Self> {
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+
+        let mut tenants = Vec::new();
+        for (i, t) in raw.tenant.into_iter().enumerate() {
+            let at = format!("[[tenant]] #{} ({:?})", i + 1, t.name);
+            if t.name.is_empty() {
+                bail!("[[tenant]] #{}: name must not be empty", i + 1);
+            }
+            if tenants.iter().any(|x: &TenantConfig| *x.name == *t.name) {
+                bail!("{at}: the name is used twice");
+            }
+            if t.cert.is_some() != t.key.is_some() {
+                bail!("{at}: cert and key go together; set both or neither (neither = the development certificate)");
+            }
+            tenants.push(TenantConfig {
+                name: t.name.as_str().into(),
+                hosts: t.hosts,
+                cert: t.cert.map(resolve),
+                key: t.key.map(resolve),
+                client_ca: t.client_ca.map(resolve),
+                crl: t.crl.map(resolve),
+                password_file: t.password_file.map(resolve),
+                acl_file: t.acl_file.map(resolve),
+                cert_identity: match t.cert_identity.unwrap_or(RawIdentity::Cn) {
+                    RawIdentity::Cn => IdentitySource::CommonName,
+                    RawIdentity::SanDns => IdentitySource::SanDns,
+                    RawIdentity::SanUri => IdentitySource::SanUri,
+                    RawIdentity::SanEmail => IdentitySource::SanEmail,
+                    RawIdentity::Dn => IdentitySource::Dn,
+                    RawIdentity::Fingerprint => IdentitySource::FingerprintSha256,
+                },
+                cert_identity_as_username: t.cert_identity_as_username,
+                require_client_id_match: t.require_client_id_match,
+            });
+        }
+        if tenants.is_empty() {
+            tenants.push(TenantConfig::named(DEFAULT_TENANT));
+        }
+        let first_tenant = tenants[0].name.clone();
+
+        let mut listeners: Vec<ListenerSpec> = Vec::new();
         for (i, l) in raw.listener.into_iter().enumerate() {
+            let name = l
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("listener{}", i + 1));
+            let at = format!("[[listener]] #{} ({name:?})", i + 1);
+            if listeners.iter().any(|x| x.name == name) {
+                bail!("{at}: the name is used twice");
+            }
+            let transport = match l.transport.unwrap_or(RawTransport::Tcp) {
+                RawTransport::Tcp => Transport::Tcp,
+                RawTransport::Tls => Transport::Tls,
+                RawTransport::Ws => Transport::Ws,
+                RawTransport::Wss => Transport::Wss,
+            };
+            let default_port = match transport {
+                Transport::Tcp => DEFAULT_PORT,
+                Transport::Tls => 8883,
+                Transport::Ws => 8080,
+                Transport::Wss => 8443,
+            };
             let addr = SocketAddr::new(
                 l.bind.unwrap_or(DEFAULT_BIND),
-                l.port.unwrap_or(DEFAULT_PORT),
+                l.port.unwrap_or(default_port),
             );
-            let name = l.name.unwrap_or_else(|| format!("listener{}", i + 1));
-            if listeners.iter().any(|x: &ListenerSpec| x.name == name) {
-                bail!("[[listener]] #{}: name {name:?} is used twice", i + 1);
+            let mut spec = ListenerSpec::tcp(&name, addr);
+            spec.transport = transport;
+            let default_tenant: Arc<str> = match &l.default_tenant {
+                Some(t) => t.as_str().into(),
+                None if tenants.iter().any(|t| &*t.name == DEFAULT_TENANT) => DEFAULT_TENANT.into(),
+                None => first_tenant.clone(),
+            };
+            if !tenants.iter().any(|t| t.name == default_tenant) {
+                bail!("{at}: default_tenant {default_tenant:?} is not a [[tenant]]");
             }
-            listeners.push(ListenerSpec { name, addr });
+            spec.default_tenant = default_tenant.clone();
+            if let Some(path) = l.ws_path {
+                if !path.starts_with('/') {
+                    bail!("{at}: ws_path must start with '/', got {path:?}");
+                }
+                spec.ws_path = path;
+            }
+            if let Some(t) = &l.handshake_timeout {
+                spec.handshake_timeout = parse_duration(t)
+                    .with_context(|| format!("{at}: handshake_timeout = {t:?}"))?;
+            }
+            if let Some(n) = l.max_handshakes {
+                if n == 0 {
+                    bail!("{at}: max_handshakes must be at least 1");
+                }
+                spec.max_handshakes = n;
+            }
+            let tls_keys = l.tls_min_version.is_some()
+                || l.cipher_suites.is_some()
+                || l.sni.is_some()
+                || l.mtls.is_some();
+            if transport.is_tls() {
+                let min_version = match l.tls_min_version.as_deref() {
+                    None | Some("1.2") => MinVersion::Tls12,
+                    Some("1.3") => MinVersion::Tls13,
+                    Some(other) => bail!(
+                        "{at}: tls_min_version = {other:?}: expected \"1.2\" or \"1.3\" (TLS 1.0 and 1.1 are not offered by this listener type)"
+                    ),
+                };
+                spec.tls = Some(TlsPolicy {
+                    min_version,
+                    cipher_suites: l.cipher_suites,
+                    sni: match l.sni.unwrap_or(RawSni::Off) {
+                        RawSni::Off => SniMode::Off,
+                        RawSni::Optional => SniMode::Optional,
+                        RawSni::Required => SniMode::Required,
+                    },
+                    mtls: match l.mtls.unwrap_or(RawMtls::None) {
+                        RawMtls::None => MtlsMode::None,
+                        RawMtls::Optional => MtlsMode::Optional,
+                        RawMtls::Required => MtlsMode::Required,
+                    },
+                    default_tenant: default_tenant.clone(),
+                });
+            } else if tls_keys {
+                bail!("{at}: tls_min_version, cipher_suites, sni and mtls need transport = \"tls\" or \"wss\"");
+            }
+            spec.allow_anonymous = decide_anonymous(&at, &spec, l.allow_anonymous, &tenants)?;
+            listeners.push(spec);
         }
         if listeners.is_empty() {
-            listeners.push(default_listener());
+            listeners.push(ListenerSpec::tcp(
+                "default",
+                SocketAddr::new(DEFAULT_BIND, DEFAULT_PORT),
+            ));
         }
 
         let mut broker = BrokerConfig::default();
@@ -135,15 +355,39 @@ impl Config {
             broker.connect_timeout =
                 parse_duration(&v).with_context(|| format!("limits.connect_timeout = {v:?}"))?;
         }
-        Ok(Self { listeners, broker })
+        Ok(Self {
+            listeners,
+            tenants,
+            broker,
+            data_dir: raw.data_dir.map(resolve),
+        })
     }
 }
 
-fn default_listener() -> ListenerSpec {
-    ListenerSpec {
-        name: "default".into(),
-        addr: SocketAddr::new(DEFAULT_BIND, DEFAULT_PORT),
+/// Anonymous access: as configured; otherwise allowed on loopback, and beyond loopback only
+/// when asked for — a broker reachable from the network with neither passwords nor client
+/// certificates refuses to start.
+pub(crate) fn decide_anonymous(
+    at: &str,
+    spec: &ListenerSpec,
+    configured: Option<bool>,
+    tenants: &[TenantConfig],
+) -> anyhow::Result<bool> {
+    if let Some(allow) = configured {
+        return Ok(allow);
     }
+    if spec.addr.ip().is_loopback() {
+        return Ok(true);
+    }
+    let mtls = spec.tls.as_ref().is_some_and(|t| t.mtls != MtlsMode::None);
+    let passwords = tenants.iter().all(|t| t.password_file.is_some());
+    if mtls || passwords {
+        return Ok(false);
+    }
+    bail!(
+        "{at}: binds {} (reachable beyond this machine) with neither a password_file nor mtls; set allow_anonymous = true to let anyone connect, or configure credentials",
+        spec.addr.ip()
+    )
 }
 
 /// "250ms", "10s", "2m", "1h".
@@ -171,16 +415,21 @@ pub(crate) fn parse_duration(s: &str) -> anyhow::Result<Duration> {
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> anyhow::Result<Config> {
+        Config::parse(text, Path::new("/etc/lantern"))
+    }
+
     #[test]
     fn zero_config_is_loopback_1883() {
         let c = Config::zero();
         assert_eq!(c.listeners.len(), 1);
         assert_eq!(c.listeners[0].addr, "127.0.0.1:1883".parse().unwrap());
+        assert!(c.listeners[0].allow_anonymous);
     }
 
     #[test]
     fn full_file_parses() {
-        let c = Config::parse(
+        let c = parse(
             r#"
             [[listener]]
             name = "a"
@@ -204,8 +453,69 @@ mod tests {
     }
 
     #[test]
+    fn tls_listener_and_tenants() {
+        let c = parse(
+            r#"
+            [[listener]]
+            transport = "tls"
+            port = 0
+            sni = "required"
+            mtls = "optional"
+            tls_min_version = "1.3"
+            [[tenant]]
+            name = "acme"
+            hosts = ["acme.example", "*.acme.example"]
+            cert = "acme.pem"
+            key = "acme.key"
+            password_file = "/abs/passwd"
+            cert_identity = "san-uri"
+            [[tenant]]
+            name = "globex"
+            "#,
+        )
+        .unwrap();
+        let l = &c.listeners[0];
+        assert_eq!(l.transport, Transport::Tls);
+        let tls = l.tls.as_ref().unwrap();
+        assert_eq!(tls.sni, SniMode::Required);
+        assert_eq!(tls.mtls, MtlsMode::Optional);
+        assert_eq!(tls.min_version, MinVersion::Tls13);
+        assert_eq!(&*l.default_tenant, "acme");
+        let acme = &c.tenants[0];
+        assert_eq!(
+            acme.cert.as_deref(),
+            Some(Path::new("/etc/lantern/acme.pem"))
+        );
+        assert_eq!(
+            acme.password_file.as_deref(),
+            Some(Path::new("/abs/passwd"))
+        );
+        assert_eq!(acme.cert_identity, IdentitySource::SanUri);
+    }
+
+    #[test]
+    fn network_listener_without_credentials_refuses_to_start() {
+        let err = parse("[[listener]]\nbind = \"0.0.0.0\"\nport = 0\n").unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("allow_anonymous = true"), "{msg}");
+        let ok = parse("[[listener]]\nbind = \"0.0.0.0\"\nallow_anonymous = true\n").unwrap();
+        assert!(ok.listeners[0].allow_anonymous);
+        let with_passwords = parse(
+            "[[listener]]\nbind = \"0.0.0.0\"\n[[tenant]]\nname = \"default\"\npassword_file = \"p\"\n",
+        )
+        .unwrap();
+        assert!(!with_passwords.listeners[0].allow_anonymous);
+    }
+
+    #[test]
+    fn tls_keys_on_a_tcp_listener_are_refused() {
+        let err = parse("[[listener]]\nsni = \"required\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("transport"));
+    }
+
+    #[test]
     fn unknown_key_names_key_and_line() {
-        let err = Config::parse("[limits]\nmax_keepalive = 60\nmax_kepalive = 5\n").unwrap_err();
+        let err = parse("[limits]\nmax_keepalive = 60\nmax_kepalive = 5\n").unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("max_kepalive"), "{msg}");
         assert!(msg.contains("line 3"), "{msg}");
@@ -213,7 +523,7 @@ mod tests {
 
     #[test]
     fn wrong_type_names_line_and_expectation() {
-        let err = Config::parse("[[listener]]\nport = \"abc\"\n").unwrap_err();
+        let err = parse("[[listener]]\nport = \"abc\"\n").unwrap_err();
         let msg = format!("{err:#}");
         assert!(msg.contains("line 2"), "{msg}");
         assert!(msg.contains("u16") || msg.contains("integer"), "{msg}");
@@ -221,9 +531,11 @@ mod tests {
 
     #[test]
     fn semantic_errors_name_the_key() {
-        let err = Config::parse("[limits]\nmax_inflight = 0\n").unwrap_err();
+        let err = parse("[limits]\nmax_inflight = 0\n").unwrap_err();
         assert!(format!("{err:#}").contains("limits.max_inflight"));
-        let err = Config::parse("[limits]\nconnect_timeout = \"10 parsecs\"\n").unwrap_err();
+        let err = parse("[limits]\nconnect_timeout = \"10 parsecs\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("limits.connect_timeout"));
+        let err = parse("[[listener]]\ndefault_tenant = \"nope\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("default_tenant"));
     }
 }

@@ -340,6 +340,4 @@ fn mqtt_3_1_4_3_takeover_publishes_will_when_old_connection_sees_eof_first(
     );
 }
 
-both_versions!(
-    mqtt_3_1_4_3_takeover_publishes_will_when_old_connection_sees_eof_first
-);
+both_versions!(mqtt_3_1_4_3_takeover_publishes_will_when_old_connection_sees_eof_first);
