@@ -171,6 +171,18 @@ impl Connection {
         let limits = Limits {
             max_packet_size: self.broker.config().max_packet_size,
         };
+        if let (State::AwaitConnect { .. }, Some(&first)) = (&self.state, buf.first()) {
+            // [MQTT-3.1.0-1] A connection starts with CONNECT, whose first byte is 0x10: any
+            // other first byte means another protocol (or garbage) spoke to this port, and
+            // saying which helps more than "malformed packet".
+            if first != 0x10 {
+                let foreign = crate::events::Foreign::classify(buf);
+                self.pending_bytes = buf.len() as u64;
+                buf.clear();
+                self.close(now, CloseReason::NotMqtt(foreign), None);
+                return;
+            }
+        }
         while !self.is_closed() && !buf.is_empty() {
             let version = match &self.state {
                 State::Open(open) => open.version,

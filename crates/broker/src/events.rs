@@ -77,6 +77,8 @@ pub enum CloseReason {
         /// Bytes that did arrive (a partial packet, or nothing).
         bytes_received: u64,
     },
+    /// The first bytes were not MQTT at all: another protocol spoke to this port.
+    NotMqtt(Foreign),
     /// A packet the codec rejected.
     Malformed(DecodeError),
     /// A well-formed packet that breaks the protocol here.
@@ -114,6 +116,7 @@ impl CloseReason {
             } => "session.keepalive_expired_connack_unread",
             Self::KeepAliveTimeout { .. } => "session.keepalive_expired",
             Self::ConnectTimeout { .. } => "mqtt.connect_timeout",
+            Self::NotMqtt(foreign) => foreign.id(),
             Self::Malformed(_) => "mqtt.malformed",
             Self::ProtocolViolation { .. } => "mqtt.protocol_violation",
             Self::Refused { .. } => "mqtt.refused",
@@ -160,6 +163,7 @@ impl fmt::Display for CloseReason {
                 "no complete CONNECT within {:.1}s: {bytes_received} bytes arrived",
                 waited.as_secs_f64()
             ),
+            Self::NotMqtt(foreign) => fmt::Display::fmt(foreign, f),
             Self::Malformed(e) => write!(f, "malformed packet: {e}"),
             Self::ProtocolViolation { reason, detail } => {
                 write!(f, "protocol violation: {detail} ({reason})")
@@ -173,5 +177,133 @@ impl fmt::Display for CloseReason {
             }
             Self::ServerShutdown => f.write_str("the broker is shutting down"),
         }
+    }
+}
+
+/// What arrived instead of an MQTT CONNECT, recognised from the first bytes.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Foreign {
+    /// A TLS ClientHello (record type 0x16): a TLS client on a plain MQTT port.
+    TlsClientHello,
+    /// An HTTP request: a WebSocket client or a browser on a native MQTT port.
+    Http {
+        /// The request line, e.g. `GET /mqtt HTTP/1.1`.
+        request_line: String,
+    },
+    /// Printable text, such as AT commands a modem sent to the socket instead of through it.
+    Text {
+        /// The printable start of it.
+        text: String,
+    },
+    /// Bytes that are neither: the first ones, in hex.
+    Binary {
+        /// Up to 16 bytes in hex.
+        hex: String,
+        /// The packet the first byte announces, if it is a packet type ("PINGREQ").
+        packet: Option<&'static str>,
+    },
+}
+
+impl Foreign {
+    /// Classifies the first bytes of a connection whose first byte is not CONNECT's 0x10.
+    pub fn classify(bytes: &[u8]) -> Self {
+        if bytes.first() == Some(&0x16) && bytes.get(1).is_none_or(|&b| b == 0x03) {
+            return Self::TlsClientHello;
+        }
+        let printable = |b: &u8| b.is_ascii_graphic() || matches!(b, b' ' | b'\r' | b'\n' | b'\t');
+        let head = &bytes[..bytes.len().min(200)];
+        if head.iter().all(printable) {
+            let text = String::from_utf8_lossy(head).into_owned();
+            const METHODS: [&str; 8] = [
+                "GET ", "POST ", "PUT ", "HEAD ", "OPTIONS ", "DELETE ", "PATCH ", "CONNECT ",
+            ];
+            if METHODS.iter().any(|m| text.starts_with(m)) {
+                let request_line = text.lines().next().unwrap_or_default().to_owned();
+                return Self::Http { request_line };
+            }
+            return Self::Text {
+                text: text.trim_end().to_owned(),
+            };
+        }
+        let hex = bytes
+            .iter()
+            .take(16)
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let packet = bytes
+            .first()
+            .and_then(|b| lantern_codec::PacketType::from_nibble(b >> 4))
+            .map(lantern_codec::PacketType::name);
+        Self::Binary { hex, packet }
+    }
+
+    /// A stable id for the cause.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Self::TlsClientHello => "tls.on_plain_port",
+            Self::Http { .. } => "http.on_mqtt_port",
+            Self::Text { .. } => "mqtt.text_instead_of_packet",
+            Self::Binary { .. } => "mqtt.not_a_connect",
+        }
+    }
+}
+
+impl fmt::Display for Foreign {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TlsClientHello => f.write_str(
+                "a TLS ClientHello arrived on a plain MQTT port; the client must connect without TLS (mqtt://) or to the TLS port (mqtts://)",
+            ),
+            Self::Http { request_line } => write!(
+                f,
+                "an HTTP request ({request_line:?}) arrived on a native MQTT port; WebSocket clients must use the WebSocket port (ws:// or wss://)"
+            ),
+            Self::Text { text } => write!(
+                f,
+                "text arrived where an MQTT CONNECT was expected: {text:?}; the device is writing its modem's AT commands or a debug print into the socket instead of MQTT packets"
+            ),
+            Self::Binary { hex, packet: Some(packet) } => write!(
+                f,
+                "the first packet must be CONNECT [MQTT-3.1.0-1], but the connection began with {hex}, a {packet}"
+            ),
+            Self::Binary { hex, packet: None } => write!(
+                f,
+                "the first packet must be CONNECT (first byte 0x10) [MQTT-3.1.0-1], but the connection began with {hex}"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_bytes_are_recognised() {
+        assert_eq!(
+            Foreign::classify(&[0x16, 0x03, 0x01, 0x02, 0x00]),
+            Foreign::TlsClientHello
+        );
+        assert_eq!(
+            Foreign::classify(b"GET /mqtt HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Foreign::Http {
+                request_line: "GET /mqtt HTTP/1.1".into()
+            }
+        );
+        let at = Foreign::classify(b"AT+CMQTTCONNECT=0,\"tcp://x:1883\",60,1\r\n");
+        assert_eq!(at.id(), "mqtt.text_instead_of_packet");
+        assert!(at.to_string().contains("AT+CMQTTCONNECT"));
+        let bin = Foreign::classify(&[0x82, 0x00, 0xff]);
+        assert_eq!(
+            bin,
+            Foreign::Binary {
+                hex: "82 00 ff".into(),
+                packet: Some("SUBSCRIBE")
+            }
+        );
+        assert!(bin.to_string().contains("CONNECT"));
+        assert_eq!(Foreign::classify(&[0x00, 0xff]).id(), "mqtt.not_a_connect");
     }
 }

@@ -25,7 +25,7 @@ pub mod tree;
 pub use broker::Broker;
 pub use config::BrokerConfig;
 pub use conn::Connection;
-pub use events::{CloseReason, ConnEvent};
+pub use events::{CloseReason, ConnEvent, Foreign};
 pub use message::{Message, PassThrough};
 pub use session::{Delivery, PushOutcome, Session, SubEntry, SubIds, NEVER_EXPIRES};
 pub use store::{MemoryStore, Store};

@@ -113,6 +113,8 @@ impl V {
 #[derive(Clone, Debug, Default)]
 pub struct BrokerBuilder {
     config_toml: Option<String>,
+    /// Whether `config_toml` is the whole file (no 127.0.0.1:0 TCP listener prepended).
+    whole_file: bool,
     mosquitto_conf: String,
 }
 
@@ -121,6 +123,16 @@ impl BrokerBuilder {
     /// followed by `extra` (e.g. `"[limits]\nmax_keepalive = 10\n"`). Ignored for mosquitto.
     pub fn config_toml(mut self, extra: &str) -> Self {
         self.config_toml = Some(extra.to_owned());
+        self.whole_file = false;
+        self
+    }
+
+    /// Run lantern with `serve --config FILE`, where FILE is exactly `toml` (its own
+    /// `[[listener]]`s, which should use port 0). The harness waits for one listening line per
+    /// `[[listener]]`. Ignored for mosquitto.
+    pub fn config_file(mut self, toml: &str) -> Self {
+        self.config_toml = Some(toml.to_owned());
+        self.whole_file = true;
         self
     }
 
@@ -142,8 +154,12 @@ impl BrokerBuilder {
 
 /// A running broker, killed (and its scratch directory removed) on drop.
 pub struct Broker {
-    /// The TCP port it listens on, at 127.0.0.1.
+    /// The port of its first plain TCP listener at 127.0.0.1 (of its first listener, when none
+    /// is plain TCP).
     pub port: u16,
+    /// Every listener as announced on stdout, in config order: (transport, port), where
+    /// transport is "tcp", "tls", "ws" or "wss".
+    pub listeners: Vec<(String, u16)>,
     /// Which implementation this is.
     pub kind: Kind,
     child: Option<Child>,
@@ -171,6 +187,72 @@ impl Broker {
     /// A private scratch directory that lives as long as the broker.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The port of the first listener of `transport` ("tcp", "tls", "ws", "wss"); panics if
+    /// there is none.
+    pub fn port_of(&self, transport: &str) -> u16 {
+        self.ports_of(transport)
+            .first()
+            .copied()
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {transport} listener; the broker announced {:?}",
+                    self.listeners
+                )
+            })
+    }
+
+    /// The ports of every listener of `transport`, in config order.
+    pub fn ports_of(&self, transport: &str) -> Vec<u16> {
+        self.listeners
+            .iter()
+            .filter(|(t, _)| t == transport)
+            .map(|(_, p)| *p)
+            .collect()
+    }
+
+    /// The broker's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("broker already stopped").id()
+    }
+
+    /// Sends a signal by name ("HUP", "TERM", ...) with the shell's builtin `kill`.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -{name} {}", self.pid())])
+            .status()
+            .expect("run `sh -c kill`");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits (bounded) until the log holds `count` lines containing every one of `needles`;
+    /// returns those lines, or panics with the log.
+    pub fn wait_log(&self, needles: &[&str], count: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self.log_lines(needles);
+            if found.len() >= count {
+                return found;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "expected {count} broker log line(s) containing {needles:?} within {timeout:?}; \
+                     log:\n{}",
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The log lines so far that contain every one of `needles`.
+    pub fn log_lines(&self, needles: &[&str]) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The broker's stderr (its log) so far.
@@ -222,10 +304,20 @@ impl Broker {
         let log = dir.join("broker.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lantern"));
         cmd.arg("serve");
+        let mut expected_listeners = 1;
         match &opts.config_toml {
             Some(extra) => {
                 let file = dir.join("lantern.toml");
-                let toml = format!("[[listener]]\nbind = \"127.0.0.1\"\nport = 0\n\n{extra}\n");
+                let toml = if opts.whole_file {
+                    extra.clone()
+                } else {
+                    format!("[[listener]]\nbind = \"127.0.0.1\"\nport = 0\n\n{extra}\n")
+                };
+                expected_listeners = toml
+                    .lines()
+                    .filter(|l| l.trim() == "[[listener]]")
+                    .count()
+                    .max(1);
                 fs::write(&file, toml).expect("write lantern.toml");
                 cmd.arg("--config").arg(&file);
             }
@@ -257,6 +349,7 @@ impl Broker {
         });
         let mut broker = Broker {
             port: 0,
+            listeners: Vec::new(),
             kind: Kind::Lantern,
             child: Some(child),
             dir,
@@ -268,10 +361,21 @@ impl Broker {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left.min(Duration::from_millis(200))) {
                 Ok(line) => {
-                    if let Some(port) = parse_listening_line(&line) {
-                        broker.port = port;
-                        broker.stdout_lines = Some(rx);
-                        return broker;
+                    // One line per listener, in config order; other stdout lines (the
+                    // development PKI's first-run instructions) come before them.
+                    if let Some((transport, port)) = parse_listening_line(&line) {
+                        broker.listeners.push((transport, port));
+                        if broker.listeners.len() == expected_listeners {
+                            broker.port = broker
+                                .listeners
+                                .iter()
+                                .find(|(t, _)| t == "tcp")
+                                .unwrap_or(&broker.listeners[0])
+                                .1;
+                            broker.stdout_lines = Some(rx);
+                            return broker;
+                        }
+                        continue;
                     }
                     eprintln!("lantern stdout (ignored): {line}");
                 }
@@ -288,8 +392,9 @@ impl Broker {
                     }
                 }
                 Err(_) => panic!(
-                    "lantern printed no `lantern listening on 127.0.0.1:PORT (tcp)` line within \
-                     {STARTUP:?}; stderr:\n{}",
+                    "lantern printed {} of {expected_listeners} `lantern listening on \
+                     127.0.0.1:PORT (tcp)` lines within {STARTUP:?}; stderr:\n{}",
+                    broker.listeners.len(),
                     broker.log()
                 ),
             }
@@ -326,6 +431,7 @@ impl Broker {
                 dir: dir.clone(),
                 log: log.clone(),
                 stdout_lines: None,
+                listeners: vec![("tcp".to_owned(), port)],
             };
             let deadline = Instant::now() + STARTUP;
             while Instant::now() < deadline && broker.is_running() {
@@ -372,14 +478,17 @@ impl Drop for Broker {
     }
 }
 
-/// Parses `lantern listening on 127.0.0.1:PORT (tcp)`.
-fn parse_listening_line(line: &str) -> Option<u16> {
+/// Parses `lantern listening on 127.0.0.1:PORT (tcp)` (or `tls`, `ws`, `wss`) into
+/// `("tcp", PORT)`.
+fn parse_listening_line(line: &str) -> Option<(String, u16)> {
     let rest = line.trim().strip_prefix("lantern listening on ")?;
     let (addr, transport) = rest.split_once(' ')?;
-    if transport != "(tcp)" {
+    let transport = transport.strip_prefix('(')?.strip_suffix(')')?;
+    if !matches!(transport, "tcp" | "tls" | "ws" | "wss") {
         return None;
     }
-    addr.rsplit_once(':')?.1.parse().ok()
+    let port = addr.rsplit_once(':')?.1.parse().ok()?;
+    Some((transport.to_owned(), port))
 }
 
 fn find_mosquitto() -> PathBuf {
@@ -514,6 +623,11 @@ pub fn e2e_dir() -> PathBuf {
 /// Runs `python3 tests/e2e/<script> --port P --version V <extra>` and asserts it exits 0.
 /// The script's own output is shown on failure (and with `--nocapture`).
 pub fn python(broker: &Broker, script: &str, v: V, extra: &[&str]) {
+    python_at(broker, broker.port, script, v, extra);
+}
+
+/// [`python`] against another of the broker's ports (a TLS or WebSocket listener).
+pub fn python_at(broker: &Broker, port: u16, script: &str, v: V, extra: &[&str]) {
     let py = require_tool(
         "python3",
         "install Python 3 and `pip install 'paho-mqtt>=2,<3'`",
@@ -522,12 +636,7 @@ pub fn python(broker: &Broker, script: &str, v: V, extra: &[&str]) {
     assert!(path.is_file(), "no scenario script {}", path.display());
     let mut cmd = Command::new(py);
     cmd.arg(&path)
-        .args([
-            "--port",
-            &broker.port.to_string(),
-            "--version",
-            v.script_flag(),
-        ])
+        .args(["--port", &port.to_string(), "--version", v.script_flag()])
         .args(extra)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1");
@@ -538,7 +647,7 @@ pub fn python(broker: &Broker, script: &str, v: V, extra: &[&str]) {
     eprint!("{stderr}");
     assert!(
         out.status.success(),
-        "{script} {extra:?} at MQTT {v:?} against {:?} failed ({}):\n{stderr}",
+        "{script} {extra:?} at MQTT {v:?} against {:?} port {port} failed ({}):\n{stderr}",
         broker.kind,
         out.status
     );
@@ -570,6 +679,119 @@ pub fn mosquitto_pub(broker: &Broker, v: V, args: &[&str], stdin: Option<&[u8]>)
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `TOOL -h 127.0.0.1 -p PORT -V v <args>` (mosquitto_pub or mosquitto_sub, bounded to
+/// 15 s) and returns its output whatever the exit status, for refusals.
+pub fn mosquitto_at(tool: &str, port: u16, v: V, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let exe = require_tool(tool, "apt-get install mosquitto-clients");
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-V",
+        v.mosquitto_flag(),
+    ])
+    .args(args);
+    run_bounded(&mut cmd, stdin, Duration::from_secs(15))
+}
+
+/// [`mosquitto_at`] for mosquitto_pub, asserting it exits 0.
+pub fn mosquitto_pub_at(port: u16, v: V, args: &[&str]) {
+    let out = mosquitto_at("mosquitto_pub", port, v, args, None);
+    assert!(
+        out.status.success(),
+        "mosquitto_pub -p {port} -V {} {args:?} failed ({}): {}{}",
+        v.mosquitto_flag(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// stdout and stderr of a finished process, as one string.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+// ------------------------------------------------------------------------------------------------
+// The lantern binary, openssl, scratch directories
+// ------------------------------------------------------------------------------------------------
+
+/// Runs `lantern <args>` (e.g. `cert client dev-7 --data-dir D`) bounded to 30 s.
+pub fn lantern(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lantern"));
+    cmd.args(args);
+    run_bounded(&mut cmd, stdin, Duration::from_secs(30))
+}
+
+/// [`lantern`], asserting it exits 0; returns its stdout.
+pub fn lantern_ok(args: &[&str], stdin: Option<&[u8]>) -> String {
+    let out = lantern(args, stdin);
+    assert!(
+        out.status.success(),
+        "lantern {args:?} failed ({}): {}",
+        out.status,
+        output_text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `openssl s_client -connect 127.0.0.1:PORT <args>` with stdin closed (so it ends the
+/// session once the handshake is done), bounded to 15 s.
+pub fn s_client(port: u16, args: &[&str]) -> Output {
+    let exe = require_tool("openssl", "apt-get install openssl");
+    let mut cmd = Command::new(exe);
+    cmd.args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(args);
+    run_bounded(&mut cmd, None, Duration::from_secs(15))
+}
+
+/// Runs `openssl <args>` bounded to 15 s, asserting it exits 0; returns its stdout.
+pub fn openssl(args: &[&str], stdin: Option<&[u8]>) -> String {
+    let exe = require_tool("openssl", "apt-get install openssl");
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    let out = run_bounded(&mut cmd, stdin, Duration::from_secs(15));
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed ({}): {}",
+        out.status,
+        output_text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A scratch directory removed on drop (data directories, certificates, password files).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system temp dir.
+    pub fn new(what: &str) -> TempDir {
+        TempDir(scratch_dir(what))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `self/name`, as a string (for TOML and command lines).
+    pub fn join(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 /// One message as printed by [`Sub`]'s `-F` format.
@@ -656,6 +878,18 @@ impl Sub {
 
     /// Starts it without waiting for anything.
     pub fn spawn(broker: &Broker, v: V, args: &[&str]) -> Sub {
+        Sub::spawn_at(broker.port, v, args)
+    }
+
+    /// [`Sub::start`] against another port of the broker (a TLS listener: pass `--cafile` etc.).
+    pub fn start_at(port: u16, v: V, args: &[&str]) -> Sub {
+        let mut sub = Sub::spawn_at(port, v, args);
+        sub.wait_debug("received SUBACK", 1, WAIT);
+        sub
+    }
+
+    /// [`Sub::spawn`] against another port of the broker.
+    pub fn spawn_at(port: u16, v: V, args: &[&str]) -> Sub {
         let exe = require_tool("mosquitto_sub", "apt-get install mosquitto-clients");
         // mosquitto_sub's debug lines go through stdio, block-buffered on a pipe: force line
         // buffering (coreutils `stdbuf`) so each event is seen when it happens.
@@ -671,7 +905,7 @@ impl Sub {
             "-h",
             "127.0.0.1",
             "-p",
-            &broker.port.to_string(),
+            &port.to_string(),
             "-V",
             v.mosquitto_flag(),
         ])
