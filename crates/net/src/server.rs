@@ -224,6 +224,21 @@ impl Reloader {
     }
 }
 
+/// WebSocket settings: the listener's path, and frames up to the largest packet any tenant
+/// accepts plus room for its header.
+fn ws_settings(spec: &ListenerSpec, tenants: &[Tenant]) -> WsSettings {
+    let max_packet = tenants
+        .iter()
+        .map(|t| t.broker.config().max_packet_size.get() as usize)
+        .max()
+        .unwrap_or(0);
+    let default = WsSettings::default();
+    WsSettings {
+        path: spec.ws_path.clone(),
+        max_frame: std::num::NonZeroUsize::new(max_packet + 1024).unwrap_or(default.max_frame),
+    }
+}
+
 fn build_tls(
     spec: &ListenerSpec,
     policy: &TlsPolicy,
@@ -296,10 +311,7 @@ impl Server {
                 name: spec.name.as_str().into(),
                 tenants: per_tenant,
                 tls,
-                ws: WsSettings {
-                    path: spec.ws_path.clone(),
-                    ..WsSettings::default()
-                },
+                ws: ws_settings(&spec, &tenants),
                 handshakes: Semaphore::new(spec.max_handshakes.max(1)),
                 spec,
             };
