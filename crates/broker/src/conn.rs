@@ -55,6 +55,22 @@ pub struct Connection {
     /// Bytes received and not yet part of a complete packet (reported by a connect timeout).
     pending_bytes: u64,
     packets_after_connect: u64,
+    stats: ConnStats,
+    /// The first bytes of a packet the codec rejected, for the story.
+    offending: Option<Box<[u8]>>,
+}
+
+/// Packet counts of a connection, for its story.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct ConnStats {
+    /// Packets received.
+    pub packets_in: u64,
+    /// Packets sent (queued for the socket).
+    pub packets_out: u64,
+    /// The last packet received.
+    pub last_in: Option<PacketType>,
+    /// The last packet sent.
+    pub last_out: Option<PacketType>,
 }
 
 /// Where the connection is, named for what it waits for.
@@ -122,6 +138,8 @@ impl Connection {
             last_rx: now,
             pending_bytes: 0,
             packets_after_connect: 0,
+            stats: ConnStats::default(),
+            offending: None,
         }
     }
 
@@ -133,6 +151,16 @@ impl Connection {
     /// The connection's id (unique within the broker).
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The first bytes (at most 64) of the packet the codec rejected, if one was.
+    pub fn offending_bytes(&self) -> Option<&[u8]> {
+        self.offending.as_deref()
+    }
+
+    /// Packet counts so far.
+    pub fn stats(&self) -> ConnStats {
+        self.stats
     }
 
     /// The client id, once CONNECT was accepted.
@@ -190,6 +218,8 @@ impl Connection {
             };
             match decode(buf, version, &limits) {
                 Ok(Some(packet)) => {
+                    self.stats.packets_in += 1;
+                    self.stats.last_in = Some(packet.packet_type());
                     self.last_rx = now;
                     self.handle_packet(now, packet);
                 }
@@ -269,15 +299,30 @@ impl Connection {
                 );
             }
         }
+        let start = dst.len();
         if dst.is_empty() {
             std::mem::swap(dst, &mut self.out);
         } else {
             dst.extend_from_slice(&self.out);
             self.out.clear();
         }
-        match &mut self.state {
+        let more = match &mut self.state {
             State::Open(open) => open.drain(now, dst),
             _ => false,
+        };
+        self.count_out(&dst[start..]);
+        more
+    }
+
+    /// Counts the packets in freshly encoded output (their fixed headers only).
+    fn count_out(&mut self, mut bytes: &[u8]) {
+        while let Ok(Some(header)) = lantern_codec::parse_fixed_header(bytes) {
+            self.stats.packets_out += 1;
+            self.stats.last_out = Some(header.packet_type);
+            match bytes.get(header.packet_len()..) {
+                Some(rest) => bytes = rest,
+                None => break,
+            }
         }
     }
 
@@ -346,10 +391,7 @@ impl Connection {
                 result
             }
             // [MQTT-3.1.0-2] A second CONNECT is a protocol violation.
-            Packet::Connect(_) => Err(violation(
-                ReasonCode::ProtocolError,
-                "a second CONNECT on an open connection [MQTT-3.1.0-2]; the client likely did not read its CONNACK",
-            )),
+            Packet::Connect(_) => Err(CloseReason::SecondConnect),
             Packet::Auth(_) => Err(violation(
                 ReasonCode::ProtocolError,
                 "AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]",
@@ -365,6 +407,7 @@ impl Connection {
         if let Err(reason) = result {
             let code = match &reason {
                 CloseReason::ProtocolViolation { reason, .. } => Some(*reason),
+                CloseReason::SecondConnect => Some(ReasonCode::ProtocolError),
                 _ => Some(ReasonCode::ProtocolError),
             };
             self.close(now, reason, code);
@@ -375,6 +418,15 @@ impl Connection {
         let config = self.broker.config().clone();
         let version = connect.protocol;
         let v5 = version.is_v5();
+        self.events.push(ConnEvent::ConnectReceived {
+            version,
+            client_id: connect.client_id.as_str().into(),
+            clean_start: connect.clean_start,
+            keep_alive: connect.keep_alive,
+            will_topic: connect.will.as_ref().map(|w| w.topic.as_str().into()),
+            username_present: connect.username.is_some(),
+            password_present: connect.password.is_some(),
+        });
 
         // Authentication comes first: a certificate identity may supply the client id.
         let authenticated = match auth::authenticate(
@@ -392,7 +444,7 @@ impl Connection {
                     reason,
                     properties: ConnAckProperties::default(),
                 };
-                encode(&Packet::ConnAck(connack), version, &mut self.out);
+                self.send_connack(connack, version);
                 return self.close(now, CloseReason::NotAuthenticated(failure), None);
             }
         };
@@ -550,7 +602,7 @@ impl Connection {
             reason: ReasonCode::Success,
             properties,
         };
-        encode(&Packet::ConnAck(connack), version, &mut self.out);
+        self.send_connack(connack, version);
 
         let client_receive_max = connect
             .properties
@@ -588,6 +640,14 @@ impl Connection {
         }));
     }
 
+    fn send_connack(&mut self, connack: ConnAck, version: ProtocolVersion) {
+        self.events.push(ConnEvent::ConnAckSent {
+            reason: connack.reason,
+            session_present: connack.session_present,
+        });
+        encode(&Packet::ConnAck(connack), version, &mut self.out);
+    }
+
     /// Refuses CONNECT with a CONNACK carrying `reason` and closes [MQTT-3.2.2-6].
     fn refuse(&mut self, now: Instant, version: ProtocolVersion, reason: ReasonCode, detail: &str) {
         let connack = ConnAck {
@@ -595,7 +655,7 @@ impl Connection {
             reason,
             properties: ConnAckProperties::default(),
         };
-        encode(&Packet::ConnAck(connack), version, &mut self.out);
+        self.send_connack(connack, version);
         self.close(
             now,
             CloseReason::Refused {
@@ -607,6 +667,7 @@ impl Connection {
     }
 
     fn decode_failed(&mut self, now: Instant, error: DecodeError, buf: &BytesMut) {
+        self.offending = Some(buf[..buf.len().min(64)].into());
         match &self.state {
             State::AwaitConnect { .. } => {
                 if let DecodeErrorKind::UnsupportedProtocolVersion(level) = error.kind {
@@ -678,6 +739,7 @@ impl Connection {
                     }) {
                         disconnect.properties.reason_string = None;
                     }
+                    self.events.push(ConnEvent::DisconnectSent { reason: disconnect.reason });
                     encode(&Packet::Disconnect(disconnect), open.version, &mut self.out);
                 }
                 let will = match &reason {

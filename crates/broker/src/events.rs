@@ -14,6 +14,35 @@ use crate::auth::{Access, AuthFailure};
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum ConnEvent {
+    /// CONNECT arrived (before authentication). Never the password: only whether one was sent.
+    ConnectReceived {
+        /// Protocol version.
+        version: ProtocolVersion,
+        /// Client id as sent (possibly empty).
+        client_id: Box<str>,
+        /// Clean start / clean session.
+        clean_start: bool,
+        /// Keep alive as asked.
+        keep_alive: u16,
+        /// Will topic, if a will was set.
+        will_topic: Option<Box<str>>,
+        /// Whether a user name was sent.
+        username_present: bool,
+        /// Whether a password was sent.
+        password_present: bool,
+    },
+    /// CONNACK queued.
+    ConnAckSent {
+        /// Its reason code (a 3.1.1 client gets the mapped return code).
+        reason: ReasonCode,
+        /// Session present.
+        session_present: bool,
+    },
+    /// DISCONNECT queued for a v5 client.
+    DisconnectSent {
+        /// Its reason code.
+        reason: ReasonCode,
+    },
     /// CONNECT accepted and CONNACK 0 queued.
     Connected {
         /// Client identifier (assigned by the broker if the client sent none).
@@ -88,6 +117,9 @@ pub enum CloseReason {
         /// What happened, naming the rule.
         detail: String,
     },
+    /// A second CONNECT on an open connection [MQTT-3.1.0-2]: the client did not read its
+    /// CONNACK and tried again.
+    SecondConnect,
     /// CONNECT was refused with this CONNACK code.
     Refused {
         /// The CONNACK reason code sent.
@@ -120,6 +152,7 @@ impl CloseReason {
             Self::Malformed(_) => "mqtt.malformed",
             Self::ProtocolViolation { .. } => "mqtt.protocol_violation",
             Self::Refused { .. } => "mqtt.refused",
+            Self::SecondConnect => "mqtt.second_connect",
             Self::NotAuthenticated(failure) => failure.id(),
             Self::TakenOver => "session.taken_over",
             Self::ServerShutdown => "broker.shutdown",
@@ -168,6 +201,9 @@ impl fmt::Display for CloseReason {
             Self::ProtocolViolation { reason, detail } => {
                 write!(f, "protocol violation: {detail} ({reason})")
             }
+            Self::SecondConnect => f.write_str(
+                "a second CONNECT on an open connection [MQTT-3.1.0-2]: the client did not read its CONNACK and tried again",
+            ),
             Self::Refused { reason, detail } => write!(f, "CONNECT refused with {reason}: {detail}"),
             Self::NotAuthenticated(failure) => {
                 write!(f, "CONNECT refused with {}: {failure}", failure.reason_code())

@@ -24,7 +24,7 @@ pub mod tree;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;
-pub use conn::Connection;
+pub use conn::{ConnStats, Connection};
 pub use events::{CloseReason, ConnEvent, Foreign};
 pub use message::{Message, PassThrough};
 pub use session::{Delivery, PushOutcome, Session, SubEntry, SubIds, NEVER_EXPIRES};

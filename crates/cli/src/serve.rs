@@ -71,7 +71,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         // the "listening" line at once still stops the broker cleanly.
         let shutdown = crate::signals::shutdown()?;
         let (tenants, dev_pki) = build_tenants(&config, &data_dir)?;
-        let server = Server::bind(tenants, &config.listeners).await?;
+        let server = Server::bind(tenants, &config.listeners, None).await?;
         if let Some(pki) = dev_pki.filter(|p| p.created) {
             let port = server
                 .listeners()

@@ -14,16 +14,22 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use lantern_broker::auth::{AccessPolicy, CertIdentity};
-use lantern_broker::{Broker, CloseReason, ConnEvent, Connection};
+use lantern_broker::{Broker, ConnEvent, Connection};
 use lantern_pki::IdentitySource;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tracing::{debug, info, info_span, Instrument, Span};
 
+use lantern_diag::{Cause, EventKind, Initiator};
+
 use crate::server::{ListenerCtx, Transport};
+use crate::story::{cause_of, Recorder};
 use crate::tls::{self, HelloError};
 use crate::ws;
+
+/// Story ids, unique within the process.
+static NEXT_STORY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Size of each read; a packet larger than this simply takes several reads.
 const READ_CHUNK: usize = 8 * 1024;
@@ -47,10 +53,21 @@ pub(crate) async fn serve_connection(
         client_id = tracing::field::Empty,
     );
     async move {
+        let id = NEXT_STORY.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut rec = Recorder::new(
+            id,
+            &ctx.name,
+            ctx.spec.transport.as_str(),
+            peer,
+            tcp.local_addr().ok(),
+            ctx.sink.clone(),
+        );
         match ctx.spec.transport {
             Transport::Tcp => {
-                let Some(pump) = Pump::for_tenant(&ctx, &ctx.spec.default_tenant, None, stop)
-                else {
+                let tenant = ctx.spec.default_tenant.clone();
+                Span::current().record("tenant", &*tenant);
+                rec.set_tenant(&tenant);
+                let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
                     return;
                 };
                 pump.run_tcp(tcp).await;
@@ -60,151 +77,163 @@ pub(crate) async fn serve_connection(
                     tokio::time::timeout(ctx.spec.handshake_timeout, ctx.handshakes.acquire())
                         .await
                 else {
-                    refused("net.handshake_capacity", "too many handshakes in progress");
+                    rec.finish(Initiator::Broker, Cause::HandshakeCapacity, None);
                     return;
                 };
-                let Some(pump) = Pump::for_tenant(&ctx, &ctx.spec.default_tenant, None, stop)
-                else {
-                    return;
-                };
-                let upgrade = tokio::time::timeout(
-                    ctx.spec.handshake_timeout,
-                    ws::accept(tcp, &ctx.ws),
-                )
-                .await;
+                let tenant = ctx.spec.default_tenant.clone();
+                Span::current().record("tenant", &*tenant);
+                rec.set_tenant(&tenant);
+                let upgrade =
+                    tokio::time::timeout(ctx.spec.handshake_timeout, ws::accept(tcp, &ctx.ws)).await;
                 match upgrade {
                     Ok(Ok((stream, info))) => {
-                        debug!(path = %info.path, subprotocol = %info.subprotocol, "websocket upgraded");
+                        rec.event(ws_event(&info, 101));
                         drop(_permit);
+                        let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
+                            return;
+                        };
                         pump.run_io(stream, BytesMut::new()).await;
                     }
-                    Ok(Err(rejection)) => refused(ws_cause(&rejection), &rejection.to_string()),
-                    Err(_) => refused(
-                        "ws.handshake_timeout",
-                        &format!(
-                            "no complete WebSocket upgrade request within {:?}",
-                            ctx.spec.handshake_timeout
-                        ),
+                    Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
+                    Err(_) => rec.finish(
+                        Initiator::Client,
+                        Cause::WsBadRequest {
+                            detail: format!(
+                                "no complete WebSocket upgrade request within {:?}",
+                                ctx.spec.handshake_timeout
+                            ),
+                        },
+                        None,
                     ),
                 }
             }
-            Transport::Tls | Transport::Wss => serve_tls(ctx, tcp, stop).await,
+            Transport::Tls | Transport::Wss => serve_tls(ctx, tcp, stop, rec).await,
         }
     }
     .instrument(span)
     .await
 }
 
-async fn serve_tls(ctx: Arc<ListenerCtx>, tcp: TcpStream, stop: watch::Receiver<bool>) {
+async fn serve_tls(
+    ctx: Arc<ListenerCtx>,
+    tcp: TcpStream,
+    stop: watch::Receiver<bool>,
+    mut rec: Recorder,
+) {
     let timeout = ctx.spec.handshake_timeout;
     let started = Instant::now();
     let Ok(permit) = tokio::time::timeout(timeout, ctx.handshakes.acquire()).await else {
-        refused(
-            "net.handshake_capacity",
-            "too many TLS handshakes in progress",
-        );
+        rec.finish(Initiator::Broker, Cause::HandshakeCapacity, None);
         return;
     };
     let Some(setup) = ctx.tls() else { return };
 
     let mut raw = Vec::new();
-    let accepted = match tokio::time::timeout(timeout, tls::read_client_hello(&tcp, &mut raw)).await
-    {
+    let hello_read = tokio::time::timeout(timeout, tls::read_client_hello(&tcp, &mut raw)).await;
+    rec.add_bytes(raw.len() as u64, 0);
+    rec.first_bytes(&raw);
+    let accepted = match hello_read {
         Err(_) => {
-            let detail = if raw.is_empty() {
-                format!("no byte arrived within the {timeout:?} TLS handshake timeout")
-            } else {
-                format!(
-                    "no complete ClientHello within the {timeout:?} TLS handshake timeout ({} bytes arrived)",
-                    raw.len()
-                )
+            let cause = Cause::HandshakeTimeout {
+                timeout_s: timeout.as_secs_f64(),
+                bytes: raw.len() as u64,
             };
-            refused("tls.handshake_timeout", &detail);
+            rec.finish(Initiator::Client, cause, None);
             return;
         }
         Ok(Err(error)) => {
-            let (cause, detail) = classify_not_tls(&raw, &error);
-            refused(cause, &detail);
+            let (by, cause) = classify_not_tls(&raw, &error);
+            rec.finish(by, cause, None);
             return;
         }
         Ok(Ok(accepted)) => accepted,
     };
     let hello = tls::hello_info(&accepted);
+    let summary = crate::hello::summarize(&raw, &hello);
+    if !summary.fingerprint.is_empty() {
+        rec.set_hello_fingerprint(summary.fingerprint.clone());
+    }
+    rec.event(EventKind::ClientHello(summary.clone()));
     let (tenant, config) = match setup.choose(hello.sni.as_deref()) {
         Ok(chosen) => chosen,
         Err(refusal) => {
             tls::send_unrecognized_name(&tcp).await;
             let cause = match refusal {
-                tls::SniRefusal::Missing => "tls.no_sni",
-                tls::SniRefusal::Unknown { .. } => "tls.sni_unknown",
+                tls::SniRefusal::Missing => Cause::NoSni { served: setup.served_names() },
+                tls::SniRefusal::Unknown { name, served } => Cause::SniUnknown { name, served },
             };
-            refused(cause, &refusal.to_string());
+            rec.finish(Initiator::Broker, cause, None);
             return;
         }
     };
     Span::current().record("tenant", &*tenant);
+    rec.set_tenant(&tenant);
 
     let remaining = timeout.saturating_sub(started.elapsed());
     let handshake = tokio_rustls::StartHandshake::from_parts(accepted, tcp).into_stream(config);
     let mut stream = match tokio::time::timeout(remaining, handshake).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(error)) => {
-            let (cause, detail) = classify_handshake(&error, &hello);
-            refused(cause, &detail);
+            let (by, cause) = classify_handshake(&error, &summary, &setup, &tenant);
+            rec.event(EventKind::TlsFailed { error: error.to_string(), by });
+            rec.finish(by, cause, None);
             return;
         }
         Err(_) => {
-            refused(
-                "tls.handshake_timeout",
-                &format!("the TLS handshake did not finish within {timeout:?}"),
-            );
+            let cause = Cause::HandshakeTimeout { timeout_s: timeout.as_secs_f64(), bytes: raw.len() as u64 };
+            rec.finish(Initiator::Client, cause, None);
             return;
         }
     };
     drop(permit);
 
-    let Some((_, _, identity_source)) = ctx.tenant(&tenant) else {
-        return;
-    };
+    let Some((_, _, identity_source)) = ctx.tenant(&tenant) else { return };
     let cert = client_cert_identity(&stream, *identity_source);
     {
         let (_, conn) = stream.get_ref();
-        debug!(
-            sni = hello.sni.as_deref().unwrap_or("<none>"),
-            version = ?conn.protocol_version(),
-            suite = conn.negotiated_cipher_suite().map(|s| tls::suite_name(s.suite())).unwrap_or_default(),
-            client_cert = cert.as_ref().map(|c| &*c.subject).unwrap_or("<none>"),
-            "TLS established"
-        );
+        let version = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let suite =
+            conn.negotiated_cipher_suite().map(|s| tls::suite_name(s.suite())).unwrap_or_default();
+        let leaf = conn.peer_certificates().and_then(|c| c.first()).and_then(|der| {
+            lantern_pki::describe_der(der.as_ref(), std::time::SystemTime::now()).ok()
+        });
+        rec.event(EventKind::TlsEstablished {
+            version,
+            suite,
+            client_cert_subject: leaf.as_ref().map(|c| c.subject.clone()),
+            client_cert_issuer: leaf.as_ref().map(|c| c.issuer.clone()),
+            client_cert_validity: leaf
+                .as_ref()
+                .map(|c| format!("{} .. {}", c.not_before, c.not_after)),
+        });
     }
-    let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop) else {
-        return;
-    };
 
     // The first decrypted bytes tell MQTT from a WebSocket upgrade on the same port.
     let mut first = BytesMut::with_capacity(READ_CHUNK);
-    let connect_timeout = pump.conn.broker().config().connect_timeout;
+    let connect_timeout = ctx
+        .tenant(&tenant)
+        .map_or(Duration::from_secs(10), |(broker, _, _)| broker.config().connect_timeout);
     match tokio::time::timeout(connect_timeout, stream.read_buf(&mut first)).await {
         Err(_) => {
-            refused(
-                "mqtt.connect_timeout",
-                &format!("nothing arrived within {connect_timeout:?} after the TLS handshake"),
-            );
+            let cause = Cause::ConnectTimeout { waited_s: connect_timeout.as_secs_f64(), bytes: 0 };
+            rec.finish(Initiator::Client, cause, None);
             return;
         }
         Ok(Ok(0)) => {
-            refused(
-                "tls.closed_after_handshake",
-                "the client closed the connection right after the TLS handshake, before sending anything",
-            );
+            rec.finish(Initiator::Client, Cause::ClosedAfterHandshake, None);
             return;
         }
         Ok(Err(error)) => {
-            let (cause, detail) = classify_handshake(&error, &hello);
-            refused(cause, &detail);
+            let (by, cause) = classify_handshake(&error, &summary, &setup, &tenant);
+            rec.event(EventKind::TlsFailed { error: error.to_string(), by });
+            rec.finish(by, cause, None);
             return;
         }
-        Ok(Ok(_)) => {}
+        Ok(Ok(n)) => rec.add_bytes(n as u64, 0),
     }
     let is_http = first.starts_with(b"GET ");
     if ctx.spec.transport == Transport::Wss || is_http {
@@ -215,119 +244,178 @@ async fn serve_tls(ctx: Arc<ListenerCtx>, tcp: TcpStream, stop: watch::Receiver<
         .await;
         match upgrade {
             Ok(Ok((ws, info))) => {
-                debug!(path = %info.path, subprotocol = %info.subprotocol, "websocket upgraded");
+                rec.event(ws_event(&info, 101));
+                let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop, rec) else { return };
                 pump.run_io(ws, BytesMut::new()).await;
             }
-            Ok(Err(rejection)) => refused(ws_cause(&rejection), &rejection.to_string()),
-            Err(_) => refused(
-                "ws.handshake_timeout",
-                "no complete WebSocket upgrade request",
+            Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
+            Err(_) => rec.finish(
+                Initiator::Client,
+                Cause::WsBadRequest { detail: "no complete WebSocket upgrade request".into() },
+                None,
             ),
         }
     } else {
+        let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop, rec) else { return };
         pump.run_io(stream, first).await;
     }
 }
 
-/// One log line for a connection refused before MQTT (the connection story's verdict, until
-/// the diagnostics crate tells the whole story).
-fn refused(cause: &str, detail: &str) {
-    info!(cause, "refused: {detail}");
+fn ws_event(info: &ws::UpgradeInfo, status: u16) -> EventKind {
+    EventKind::WsUpgrade {
+        path: info.path.clone(),
+        subprotocols: info.subprotocols_offered.clone(),
+        status,
+    }
 }
 
-/// The cause id of a refused WebSocket upgrade.
-fn ws_cause(rejection: &ws::WsRejection) -> &'static str {
+fn finish_ws_rejection(mut rec: Recorder, rejection: &ws::WsRejection) {
     use ws::WsRejection as R;
-    match rejection {
-        R::NotAnUpgrade { .. } => "ws.not_an_upgrade",
-        R::WrongPath { .. } => "ws.wrong_path",
-        R::NoSubprotocol => "ws.no_subprotocol",
-        R::UnknownSubprotocol { .. } => "ws.unknown_subprotocol",
-        R::Io(_) => "net.error",
-        R::Timeout => "ws.handshake_timeout",
-        _ => "ws.bad_request",
+    if let Some(status) = rejection.status() {
+        rec.event(EventKind::WsUpgrade {
+            path: match rejection {
+                R::WrongPath { path, .. } | R::NotAnUpgrade { path, .. } => path.clone(),
+                _ => String::new(),
+            },
+            subprotocols: match rejection {
+                R::UnknownSubprotocol { offered } => offered.clone(),
+                _ => Vec::new(),
+            },
+            status,
+        });
     }
+    let cause = match rejection {
+        R::WrongPath { path, expected } => {
+            Cause::WsWrongPath { path: path.clone(), expected: expected.clone() }
+        }
+        R::NoSubprotocol => Cause::WsNoSubprotocol,
+        R::UnknownSubprotocol { offered } => Cause::WsUnknownSubprotocol { offered: offered.clone() },
+        R::NotAnUpgrade { method, path, .. } => {
+            Cause::WsNotAnUpgrade { request: format!("{method} {path}") }
+        }
+        R::BadRequest { detail } if detail.contains("not HTTP") || detail.contains("MQTT") => {
+            Cause::MqttOnWsPort
+        }
+        R::Io(e) => Cause::NetworkError { detail: e.to_string() },
+        other => Cause::WsBadRequest { detail: other.to_string() },
+    };
+    rec.finish(Initiator::Client, cause, None);
 }
 
 /// What the bytes on a TLS port were, when they were not a ClientHello.
-fn classify_not_tls(raw: &[u8], error: &HelloError) -> (&'static str, String) {
+fn classify_not_tls(raw: &[u8], error: &HelloError) -> (Initiator, Cause) {
     if raw.first() == Some(&0x10) {
-        return (
-            "mqtt.plain_on_tls_port",
-            "the client sent a plaintext MQTT CONNECT to a TLS port; it must use TLS here (mqtts://, port 8883) or connect to the plain MQTT port".into(),
-        );
+        return (Initiator::Client, Cause::PlainMqttOnTlsPort);
     }
     if raw.starts_with(b"GET ") || raw.starts_with(b"POST ") || raw.starts_with(b"HEAD ") {
-        return (
-            "http.plain_on_tls_port",
-            "the client sent a plaintext HTTP request to a TLS port; use wss:// or https://".into(),
-        );
+        return (Initiator::Client, Cause::PlainHttpOnTlsPort);
     }
     match error {
-        HelloError::Closed { bytes: 0 } => ("net.closed_before_data", error.to_string()),
-        _ => ("tls.bad_client_hello", error.to_string()),
+        HelloError::Closed { bytes: 0 } => (Initiator::Client, Cause::ClosedBeforeData),
+        HelloError::Rustls(e) if format!("{e:?}").contains("ServerName") => {
+            (Initiator::Client, Cause::SniMalformed { detail: e.to_string() })
+        }
+        HelloError::Io(e) => (Initiator::Network, Cause::NetworkError { detail: e.to_string() }),
+        _ => {
+            let printable = raw.iter().take(64).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+            if printable && !raw.is_empty() {
+                let text = String::from_utf8_lossy(&raw[..raw.len().min(120)]).trim_end().to_owned();
+                (Initiator::Client, Cause::TextInsteadOfPacket { text })
+            } else {
+                (Initiator::Client, Cause::HandshakeFailed { detail: error.to_string(), by_client: true })
+            }
+        }
     }
 }
 
-/// Names a failed handshake from rustls's error.
-fn classify_handshake(error: &io::Error, hello: &tls::HelloInfo) -> (&'static str, String) {
+/// Names a failed handshake from rustls's error, with the values that explain it.
+fn classify_handshake(
+    error: &io::Error,
+    hello: &lantern_diag::HelloSummary,
+    setup: &tls::TlsSetup,
+    tenant: &str,
+) -> (Initiator, Cause) {
     use rustls::{AlertDescription as A, CertificateError as C, Error as E, PeerIncompatible as P};
     let Some(tls_error) = error.get_ref().and_then(|e| e.downcast_ref::<E>()) else {
-        return (
-            "net.error",
-            format!("network error during the TLS handshake: {error}"),
-        );
-    };
-    let (cause, what) = match tls_error {
-        E::AlertReceived(A::UnknownCA | A::BadCertificate | A::CertificateUnknown) => (
-            "tls.client_rejected_server_cert",
-            "the client rejected the server certificate (it does not trust the CA that issued it, or the name does not match)",
-        ),
-        E::AlertReceived(A::CertificateExpired) => (
-            "tls.client_rejected_server_cert",
-            "the client says the server certificate is expired; check the device's clock",
-        ),
-        E::PeerIncompatible(P::NoCipherSuitesInCommon) => (
-            "tls.no_shared_cipher",
-            "the client offered no cipher suite this listener accepts",
-        ),
-        E::PeerIncompatible(P::Tls12NotOfferedOrEnabled | P::Tls13RequiredForQuic | P::SupportedVersionsExtensionRequired) => (
-            "tls.no_shared_version",
-            "the client offered no TLS version this listener accepts",
-        ),
-        E::PeerIncompatible(_) => ("tls.incompatible", "the client's TLS offer is incompatible"),
-        E::NoCertificatesPresented => (
-            "tls.client_cert_missing",
-            "the client sent no certificate, and this listener requires one",
-        ),
-        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
-            ("tls.client_cert_expired", "the client certificate has expired")
+        if error.kind() == io::ErrorKind::UnexpectedEof {
+            // A close in the middle of the handshake, after the server's certificate: the
+            // classic sign of a device that does not trust it and says nothing.
+            let facts = setup.cert_facts(tenant).cloned().unwrap_or_default();
+            return (
+                Initiator::Client,
+                Cause::ClientRejectedServerCert {
+                    alert: "closed the connection right after the server's certificate, without an alert".into(),
+                    root: facts.root,
+                    validity: facts.validity,
+                    clock_suspect: false,
+                },
+            );
         }
-        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => (
-            "tls.client_cert_not_yet_valid",
-            "the client certificate is not valid yet (check the device's clock)",
-        ),
-        E::InvalidCertificate(C::UnknownIssuer) => (
-            "tls.client_cert_untrusted",
-            "the client certificate was not issued by a CA this tenant trusts (or an intermediate is missing)",
-        ),
-        E::InvalidCertificate(C::Revoked) => {
-            ("tls.client_cert_revoked", "the client certificate is revoked")
-        }
-        E::InvalidCertificate(_) => ("tls.client_cert_invalid", "the client certificate is invalid"),
-        E::PeerMisbehaved(rustls::PeerMisbehaved::TooManyRenegotiationRequests)
-        | E::PeerMisbehaved(rustls::PeerMisbehaved::IllegalTlsInnerPlaintext) => {
-            ("tls.peer_misbehaved", "the client broke the TLS protocol")
-        }
-        E::AlertReceived(_) => ("tls.alert_received", "the client aborted the handshake with an alert"),
-        _ => ("tls.handshake_failed", "the TLS handshake failed"),
+        return (Initiator::Network, Cause::NetworkError { detail: error.to_string() });
     };
-    let offered = if hello.cipher_suites.is_empty() {
-        String::new()
-    } else {
-        format!("; the client offered {}", hello.cipher_suites.join(", "))
+    let facts = || setup.cert_facts(tenant).cloned().unwrap_or_default();
+    let rejected = |alert: &str, clock: bool| {
+        let f = facts();
+        Cause::ClientRejectedServerCert {
+            alert: alert.to_owned(),
+            root: f.root,
+            validity: f.validity,
+            clock_suspect: clock && f.valid_now,
+        }
     };
-    (cause, format!("{what} ({tls_error}){offered}"))
+    let cause = match tls_error {
+        E::AlertReceived(A::UnknownCA) => rejected("alert unknown_ca", false),
+        E::AlertReceived(A::BadCertificate) => rejected("alert bad_certificate", false),
+        E::AlertReceived(A::CertificateUnknown) => rejected("alert certificate_unknown", false),
+        E::AlertReceived(A::CertificateExpired) => rejected("alert certificate_expired", true),
+        // A client offering only static-RSA suites offers no ECDHE group either: rustls stops
+        // at the key exchange, but the missing suite is what the device must change.
+        E::PeerIncompatible(P::NoCipherSuitesInCommon | P::NoKxGroupsInCommon) => Cause::NoSharedCipher {
+            offered: hello.cipher_suites.clone(),
+            accepted: setup.accepted_suites().to_vec(),
+        },
+        E::PeerIncompatible(
+            P::Tls12NotOfferedOrEnabled
+            | P::Tls12NotOffered
+            | P::SupportedVersionsExtensionRequired,
+        ) => Cause::NoSharedVersion {
+            offered: hello.versions.clone(),
+            accepted: setup.accepted_versions().to_vec(),
+        },
+        E::PeerIncompatible(P::NoSignatureSchemesInCommon) => Cause::NoSharedSignature {
+            offered: hello.signature_schemes.clone(),
+            server_key: facts().key,
+        },
+        E::NoCertificatesPresented => Cause::ClientCertMissing,
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => Cause::ClientCertExpired {
+            subject: String::new(),
+            not_after: match tls_error {
+                E::InvalidCertificate(C::ExpiredContext { not_after, .. }) => format!("{not_after:?}"),
+                _ => String::new(),
+            },
+        },
+        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            Cause::ClientCertNotYetValid { subject: String::new(), not_before: String::new() }
+        }
+        E::InvalidCertificate(C::UnknownIssuer) => {
+            Cause::ClientCertUntrusted { issuer: String::new(), trusted: Vec::new() }
+        }
+        E::InvalidCertificate(C::Revoked) => Cause::ClientCertRevoked { subject: String::new() },
+        E::InvalidCertificate(other) => Cause::ClientCertInvalid { detail: format!("{other:?}") },
+        E::PeerMisbehaved(rustls::PeerMisbehaved::TooManyRenegotiationRequests) => {
+            Cause::RenegotiationRefused
+        }
+        E::AlertReceived(alert) => Cause::HandshakeFailed {
+            detail: format!("the client sent the alert {alert:?}"),
+            by_client: true,
+        },
+        other => Cause::HandshakeFailed { detail: other.to_string(), by_client: false },
+    };
+    let by = match tls_error {
+        E::AlertReceived(_) => Initiator::Client,
+        _ => Initiator::Broker,
+    };
+    (by, cause)
 }
 
 fn client_cert_identity<S>(
@@ -365,6 +453,9 @@ impl Wake for TaskWaker {
 /// Moves bytes between a socket and one `Connection`.
 struct Pump {
     conn: Connection,
+    rec: Option<Recorder>,
+    /// Why the connection closed, once it did.
+    closed: Option<lantern_broker::CloseReason>,
     /// Whether CONNECT was accepted (the span then carries the client id).
     connected: bool,
     wake: Arc<TaskWaker>,
@@ -377,9 +468,12 @@ impl Pump {
         tenant: &str,
         cert: Option<CertIdentity>,
         stop: watch::Receiver<bool>,
+        rec: Recorder,
     ) -> Option<Self> {
         let (broker, access, _) = ctx.tenant(tenant)?;
-        Some(Self::new(broker.clone(), access.clone(), cert, stop))
+        let mut pump = Self::new(broker.clone(), access.clone(), cert, stop);
+        pump.rec = Some(rec);
+        Some(pump)
     }
 
     fn new(
@@ -401,6 +495,8 @@ impl Pump {
             wake,
             stop,
             connected: false,
+            rec: None,
+            closed: None,
         }
     }
 
@@ -418,14 +514,20 @@ impl Pump {
                 biased;
                 _ = self.stop.changed() => self.conn.shutdown(Instant::now()),
                 ready = stream.writable(), if !wbuf.is_empty() => {
+                    let before = wbuf.len();
                     if let Err(e) = ready.and_then(|()| try_write(&stream, &mut wbuf)) {
                         self.conn.handle_network_error(Instant::now(), e.to_string());
                     }
+                    self.count(0, before - wbuf.len());
                 }
                 ready = stream.readable(), if can_read => {
                     match ready.and_then(|()| try_read(&stream, &mut rbuf)) {
                         Ok(Some(0)) => self.conn.handle_peer_closed(Instant::now()),
-                        Ok(Some(_)) => self.conn.handle_bytes(Instant::now(), &mut rbuf),
+                        Ok(Some(n)) => {
+                            self.first_read(&rbuf);
+                            self.count(n, 0);
+                            self.conn.handle_bytes(Instant::now(), &mut rbuf);
+                        }
                         Ok(None) => {}
                         Err(e) => self.conn.handle_network_error(Instant::now(), e.to_string()),
                     }
@@ -449,6 +551,7 @@ impl Pump {
         };
         let _ = tokio::time::timeout(CLOSE_FLUSH, flush).await;
         debug!("socket closed");
+        self.finish_story();
     }
 
     /// Any byte stream (TLS, WebSocket): `first` holds bytes already read from it.
@@ -484,6 +587,7 @@ impl Pump {
                         }
                         Ok(Some(n)) => {
                             wbuf.advance(n);
+                            self.count(0, n);
                             unflushed = true;
                         }
                         Ok(None) => unflushed = false,
@@ -492,7 +596,10 @@ impl Pump {
                 }
                 read = reader.read_buf(&mut rbuf), if can_read => match read {
                     Ok(0) => self.conn.handle_peer_closed(Instant::now()),
-                    Ok(_) => self.conn.handle_bytes(Instant::now(), &mut rbuf),
+                    Ok(n) => {
+                        self.count(n, 0);
+                        self.conn.handle_bytes(Instant::now(), &mut rbuf);
+                    }
                     Err(e) => self.conn.handle_network_error(Instant::now(), e.to_string()),
                 },
                 () = self.wake.0.notified() => {}
@@ -507,6 +614,33 @@ impl Pump {
         };
         let _ = tokio::time::timeout(CLOSE_FLUSH, flush).await;
         debug!("stream closed");
+        self.finish_story();
+    }
+
+    fn count(&mut self, bytes_in: usize, bytes_out: usize) {
+        if let Some(rec) = &mut self.rec {
+            rec.add_bytes(bytes_in as u64, bytes_out as u64);
+        }
+    }
+
+    /// Records the first bytes of a plain TCP connection.
+    fn first_read(&mut self, buf: &[u8]) {
+        if self.conn.stats().packets_in == 0 && self.conn.client_id().is_none() {
+            if let Some(rec) = &mut self.rec {
+                if !rec_has_first_bytes(rec) {
+                    rec.first_bytes(buf);
+                }
+            }
+        }
+    }
+
+    fn finish_story(&mut self) {
+        let Some(rec) = self.rec.take() else { return };
+        let (by, cause) = match &self.closed {
+            Some(reason) => cause_of(reason, self.conn.offending_bytes()),
+            None => (Initiator::Network, Cause::NetworkError { detail: "closed".into() }),
+        };
+        rec.finish(by, cause, Some(self.conn.stats()));
     }
 
     /// Collects output when the write buffer is empty and logs events; false once closed.
@@ -523,6 +657,9 @@ impl Pump {
 
     fn log_events(&mut self) {
         while let Some(event) = self.conn.poll_event() {
+            if let Some(rec) = &mut self.rec {
+                rec.conn_event(&event);
+            }
             match event {
                 ConnEvent::Connected {
                     client_id,
@@ -555,11 +692,7 @@ impl Pump {
                     if let (Some(id), false) = (&client_id, self.connected) {
                         Span::current().record("client_id", &**id);
                     }
-                    let outcome = match &reason {
-                        CloseReason::Refused { .. } | CloseReason::NotAuthenticated(_) => "refused",
-                        _ => "closed",
-                    };
-                    info!(cause = reason.id(), "{outcome}: {reason}");
+                    self.closed = Some(reason);
                 }
                 _ => {}
             }
@@ -606,4 +739,8 @@ fn try_write(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+fn rec_has_first_bytes(rec: &Recorder) -> bool {
+    rec.has_first_bytes()
 }

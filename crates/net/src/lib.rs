@@ -8,8 +8,11 @@
 //! for it, runs its timers, and turns its events into log lines.
 
 mod driver;
+mod hello;
 mod server;
+mod story;
 pub mod tls;
 pub mod ws;
 
 pub use server::{ListenerSpec, Reloader, Server, ServerError, Tenant, Transport};
+pub use story::StorySink;

@@ -172,6 +172,8 @@ pub(crate) struct ListenerCtx {
     pub(crate) tls: Option<RwLock<Arc<TlsSetup>>>,
     pub(crate) ws: WsSettings,
     pub(crate) handshakes: Semaphore,
+    /// Where finished stories go.
+    pub(crate) sink: Option<crate::story::StorySink>,
 }
 
 impl ListenerCtx {
@@ -259,7 +261,11 @@ fn build_tls(
 
 impl Server {
     /// Binds every listener and builds its TLS setup, failing on the first problem.
-    pub async fn bind(tenants: Vec<Tenant>, specs: &[ListenerSpec]) -> Result<Self, ServerError> {
+    pub async fn bind(
+        tenants: Vec<Tenant>,
+        specs: &[ListenerSpec],
+        sink: Option<crate::story::StorySink>,
+    ) -> Result<Self, ServerError> {
         let mut listeners = Vec::with_capacity(specs.len());
         for spec in specs {
             if !tenants.iter().any(|t| t.name == spec.default_tenant) {
@@ -313,6 +319,7 @@ impl Server {
                 tls,
                 ws: ws_settings(&spec, &tenants),
                 handshakes: Semaphore::new(spec.max_handshakes.max(1)),
+                sink: sink.clone(),
                 spec,
             };
             listeners.push((Arc::new(ctx), listener));

@@ -202,6 +202,22 @@ impl HelloInfo {
     }
 }
 
+impl HelloInfo {
+    /// The story's view of the hello. Versions, extensions and the fingerprint come from the
+    /// raw bytes when the diagnostics parser can read them.
+    pub fn summary(&self) -> lantern_diag::HelloSummary {
+        lantern_diag::HelloSummary {
+            sni: self.sni.clone(),
+            versions: Vec::new(),
+            cipher_suites: self.cipher_suites.clone(),
+            alpn: self.alpn.clone(),
+            signature_schemes: self.signature_schemes.clone(),
+            extensions: Vec::new(),
+            fingerprint: String::new(),
+        }
+    }
+}
+
 /// The IANA name of a cipher suite (rustls writes TLS 1.3 suites as `TLS13_…`).
 pub fn suite_name(suite: rustls::CipherSuite) -> String {
     match suite.as_str() {
@@ -242,9 +258,50 @@ impl fmt::Display for SniRefusal {
     }
 }
 
+/// Facts about a tenant's server certificate chain.
+#[derive(Clone, Debug, Default)]
+pub struct CertFacts {
+    /// Subject of the last certificate of the chain (the root, or the issuer the device must
+    /// trust when the root is not sent).
+    pub root: String,
+    /// Issuer of that last certificate (differs from `root` when the root is not sent).
+    pub root_issuer: String,
+    /// Validity of the leaf, "not_before .. not_after".
+    pub validity: String,
+    /// Whether the leaf is valid right now (if so, an "expired" alert means the device's clock
+    /// is wrong).
+    pub valid_now: bool,
+    /// Key type of the leaf, e.g. "ECDSA P-256".
+    pub key: String,
+}
+
+fn cert_facts(chain: &[CertificateDer<'static>]) -> CertFacts {
+    let now = std::time::SystemTime::now();
+    let leaf = chain.first().and_then(|c| lantern_pki::describe_der(c.as_ref(), now).ok());
+    let last = chain.last().and_then(|c| lantern_pki::describe_der(c.as_ref(), now).ok());
+    CertFacts {
+        root: last.as_ref().map(|c| c.subject.clone()).unwrap_or_default(),
+        root_issuer: last.as_ref().map(|c| c.issuer.clone()).unwrap_or_default(),
+        validity: leaf
+            .as_ref()
+            .map(|c| format!("{} .. {}", c.not_before.date(), c.not_after.date()))
+            .unwrap_or_default(),
+        valid_now: leaf
+            .as_ref()
+            .is_some_and(|c| matches!(c.validity, lantern_pki::Validity::Valid { .. })),
+        key: leaf.as_ref().map(|c| c.key.to_string()).unwrap_or_default(),
+    }
+}
+
 /// The TLS side of one listener, rebuilt on certificate reload.
 pub struct TlsSetup {
     configs: HashMap<Arc<str>, Arc<ServerConfig>>,
+    /// Per tenant: what the device must trust, for explanations.
+    cert_facts: HashMap<Arc<str>, CertFacts>,
+    /// Suites this listener accepts, by IANA name.
+    accepted_suites: Vec<String>,
+    /// Versions this listener accepts.
+    accepted_versions: Vec<String>,
     hosts: Vec<(HostPattern, Arc<str>)>,
     sni: SniMode,
     default_tenant: Arc<str>,
@@ -264,8 +321,10 @@ impl TlsSetup {
         };
         let mut configs = HashMap::new();
         let mut hosts = Vec::new();
+        let mut facts = HashMap::new();
         for tenant in tenants {
             let chain = load_certs(&tenant.cert)?;
+            facts.insert(tenant.name.clone(), cert_facts(&chain));
             let key =
                 PrivateKeyDer::from_pem_file(&tenant.key).map_err(|e| TlsConfigError::Pem {
                     path: tenant.key.clone(),
@@ -319,8 +378,20 @@ impl TlsSetup {
                 hosts.push((host.clone(), tenant.name.clone()));
             }
         }
+        let accepted_suites = provider.cipher_suites.iter().map(|s| suite_name(s.suite())).collect();
+        let accepted_versions = versions
+            .iter()
+            .map(|v| match v.version {
+                rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+                rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+                other => format!("{other:?}"),
+            })
+            .collect();
         Ok(Self {
             configs,
+            cert_facts: facts,
+            accepted_suites,
+            accepted_versions,
             hosts,
             sni: policy.sni,
             default_tenant: policy.default_tenant.clone(),
@@ -360,6 +431,26 @@ impl TlsSetup {
             .cloned()
             .ok_or(SniRefusal::Missing)?;
         Ok((tenant, config))
+    }
+
+    /// Facts about a tenant's certificate chain.
+    pub fn cert_facts(&self, tenant: &str) -> Option<&CertFacts> {
+        self.cert_facts.get(tenant)
+    }
+
+    /// Suites accepted, by IANA name.
+    pub fn accepted_suites(&self) -> &[String] {
+        &self.accepted_suites
+    }
+
+    /// Versions accepted.
+    pub fn accepted_versions(&self) -> &[String] {
+        &self.accepted_versions
+    }
+
+    /// Host names served (for explanations).
+    pub fn served_names(&self) -> Vec<String> {
+        self.hosts.iter().map(|(p, _)| p.as_str().to_owned()).collect()
     }
 
     /// Whether client certificates are requested.

@@ -49,13 +49,10 @@ fn mqtt_3_1_0_2_second_connect_is_protocol_violation(version: ProtocolVersion) {
     } else {
         client.recv_nothing(t0);
     }
-    assert!(matches!(
-        client.expect_closed(),
-        CloseReason::ProtocolViolation {
-            reason: ReasonCode::ProtocolError,
-            ..
-        }
-    ));
+    let reason = client.expect_closed();
+    assert_eq!(reason, CloseReason::SecondConnect);
+    assert_eq!(reason.id(), "mqtt.second_connect");
+    assert!(reason.to_string().contains("did not read its CONNACK"));
 }
 
 /// [MQTT-2.1.3-1] / v5 §4.13: bytes that do not decode after CONNECT close the connection;

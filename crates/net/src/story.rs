@@ -1,0 +1,255 @@
+//! Recording a connection's story as it happens, and finishing it with a cause: one info log
+//! line with the cause id and the sentence, and the whole story to the sink (journal, admin
+//! API).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use lantern_broker::auth::AuthFailure;
+use lantern_broker::{CloseReason, ConnEvent, ConnStats, Foreign};
+use lantern_diag::{Cause, Event, EventKind, Initiator, Story};
+use tracing::info;
+
+/// Where finished stories go.
+pub type StorySink = Arc<dyn Fn(Story) + Send + Sync>;
+
+/// A story being written.
+pub(crate) struct Recorder {
+    story: Story,
+    started: Instant,
+    sink: Option<StorySink>,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+impl Recorder {
+    pub(crate) fn new(
+        id: u64,
+        listener: &str,
+        transport: &str,
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+        sink: Option<StorySink>,
+    ) -> Self {
+        let started_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let mut rec = Self {
+            story: Story {
+                id,
+                listener: listener.to_owned(),
+                transport: transport.to_owned(),
+                peer: peer.to_string(),
+                started_ms,
+                ..Story::default()
+            },
+            started: Instant::now(),
+            sink,
+            bytes_in: 0,
+            bytes_out: 0,
+        };
+        rec.event(EventKind::Accepted { local: local.map(|a| a.to_string()).unwrap_or_default() });
+        rec
+    }
+
+    pub(crate) fn event(&mut self, kind: EventKind) {
+        let at_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.story.events.push(Event { at_ms, kind });
+    }
+
+    pub(crate) fn set_tenant(&mut self, tenant: &str) {
+        self.story.tenant = Some(tenant.to_owned());
+    }
+
+    pub(crate) fn set_hello_fingerprint(&mut self, fingerprint: String) {
+        self.story.hello_fingerprint = Some(fingerprint);
+    }
+
+    pub(crate) fn add_bytes(&mut self, bytes_in: u64, bytes_out: u64) {
+        self.bytes_in += bytes_in;
+        self.bytes_out += bytes_out;
+    }
+
+    /// Whether the first bytes were recorded already.
+    pub(crate) fn has_first_bytes(&self) -> bool {
+        self.story.events.iter().any(|e| matches!(e.kind, EventKind::FirstBytes { .. }))
+    }
+
+    /// Records the first bytes of a stream and what they look like.
+    pub(crate) fn first_bytes(&mut self, bytes: &[u8]) {
+        let looks_like = match bytes.first() {
+            Some(0x16) => "tls_client_hello",
+            Some(0x10) => "mqtt_connect",
+            Some(_) if bytes.starts_with(b"GET ") || bytes.starts_with(b"POST ") => "http",
+            Some(_) if bytes.iter().take(32).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) => "text",
+            Some(_) => "binary",
+            None => return,
+        };
+        let hex = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+        self.event(EventKind::FirstBytes { looks_like: looks_like.into(), hex });
+    }
+
+    /// Turns a broker connection event into story events.
+    pub(crate) fn conn_event(&mut self, event: &ConnEvent) {
+        match event {
+            ConnEvent::ConnectReceived {
+                version,
+                client_id,
+                clean_start,
+                keep_alive,
+                will_topic,
+                username_present,
+                password_present,
+            } => {
+                self.story.client_id = Some(client_id.to_string());
+                self.event(EventKind::Connect {
+                    protocol_name: version.protocol_name().into(),
+                    protocol_level: version.level(),
+                    client_id: client_id.to_string(),
+                    clean_start: *clean_start,
+                    keep_alive: *keep_alive,
+                    will_topic: will_topic.as_ref().map(|t| t.to_string()),
+                    username_present: *username_present,
+                    password_present: *password_present,
+                });
+            }
+            ConnEvent::ConnAckSent { reason, session_present } => {
+                self.event(EventKind::ConnAck {
+                    code: reason.to_u8(),
+                    session_present: *session_present,
+                });
+            }
+            ConnEvent::DisconnectSent { reason } => {
+                self.event(EventKind::Disconnect { code: reason.to_u8(), by: Initiator::Broker });
+            }
+            ConnEvent::Connected { client_id, username, .. } => {
+                self.story.client_id = Some(client_id.to_string());
+                let detail = match username {
+                    Some(u) => format!("as user {u:?}"),
+                    None => "anonymous".to_owned(),
+                };
+                self.event(EventKind::Auth { allowed: true, detail });
+            }
+            ConnEvent::Denied { access, topic, rule } => self.event(EventKind::Acl {
+                access: access.as_str().into(),
+                topic: topic.to_string(),
+                allowed: false,
+                rule: rule.to_string(),
+            }),
+            ConnEvent::Closed { client_id, .. } => {
+                if let Some(id) = client_id {
+                    self.story.client_id = Some(id.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the story: fills the counters, explains the cause, logs one line, hands it on.
+    pub(crate) fn finish(mut self, by: Initiator, cause: Cause, stats: Option<ConnStats>) {
+        self.event(EventKind::Closed { by });
+        self.story.duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.story.closed_by = by;
+        self.story.counters.bytes_in = self.bytes_in;
+        self.story.counters.bytes_out = self.bytes_out;
+        if let Some(stats) = stats {
+            self.story.counters.packets_in = stats.packets_in;
+            self.story.counters.packets_out = stats.packets_out;
+            self.story.counters.last_packet_in = stats.last_in.map(|p| p.name().to_owned());
+            self.story.counters.last_packet_out = stats.last_out.map(|p| p.name().to_owned());
+        }
+        self.story.finish(cause);
+        let verdict = &self.story.verdict;
+        let outcome = match verdict.outcome {
+            lantern_diag::Outcome::Ok => "ok",
+            lantern_diag::Outcome::Failed => "failed",
+        };
+        // One line per finished connection; the span carries peer, listener, tenant, client id.
+        info!(cause = verdict.cause.as_str(), outcome, "{}", verdict.sentence);
+        if let Some(sink) = &self.sink {
+            sink(self.story);
+        }
+    }
+}
+
+/// The story cause of a closed MQTT connection, and who ended it.
+pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initiator, Cause) {
+    use Initiator::{Broker, Client, Network};
+    match reason {
+        CloseReason::ClientDisconnect { reason } => {
+            (Client, Cause::ClientDisconnect { code: reason.to_u8() })
+        }
+        CloseReason::PeerClosed => (Client, Cause::PeerClosed),
+        CloseReason::NetworkError(detail) => (Network, Cause::NetworkError { detail: detail.clone() }),
+        CloseReason::KeepAliveTimeout { keep_alive, idle, packets_after_connect } => (
+            Broker,
+            Cause::KeepAliveExpired {
+                keep_alive_s: keep_alive.as_secs(),
+                idle_s: idle.as_secs_f64(),
+                packets_after_connect: *packets_after_connect,
+            },
+        ),
+        CloseReason::ConnectTimeout { waited, bytes_received } => (
+            Broker,
+            Cause::ConnectTimeout { waited_s: waited.as_secs_f64(), bytes: *bytes_received },
+        ),
+        CloseReason::NotMqtt(foreign) => (
+            Broker,
+            match foreign {
+                Foreign::TlsClientHello => Cause::TlsOnPlainPort,
+                Foreign::Http { request_line } => {
+                    Cause::HttpOnMqttPort { request_line: request_line.clone() }
+                }
+                Foreign::Text { text } => Cause::TextInsteadOfPacket { text: text.clone() },
+                Foreign::Binary { hex, packet } => Cause::NotAConnect {
+                    hex: hex.clone(),
+                    packet: packet.map(str::to_owned),
+                },
+                _ => Cause::NotAConnect { hex: String::new(), packet: None },
+            },
+        ),
+        CloseReason::Malformed(error) => (
+            Broker,
+            Cause::Malformed {
+                packet: error.packet.map(|p| p.name().to_owned()),
+                detail: error.to_string(),
+                rule: error.rule().map(|r| r.id().to_owned()),
+                bytes: offending
+                    .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default(),
+            },
+        ),
+        CloseReason::ProtocolViolation { detail, .. } => {
+            (Broker, Cause::ProtocolViolation { detail: detail.clone() })
+        }
+        CloseReason::SecondConnect => (Broker, Cause::SecondConnect),
+        CloseReason::Refused { reason, detail } => {
+            (Broker, Cause::Refused { code: reason.to_u8(), detail: detail.clone() })
+        }
+        CloseReason::NotAuthenticated(failure) => (
+            Broker,
+            match failure {
+                AuthFailure::NoCredentials => Cause::NoCredentials,
+                AuthFailure::PasswordWithoutUsername => Cause::PasswordWithoutUsername,
+                AuthFailure::UnknownUser { username } => {
+                    Cause::UnknownUser { username: username.clone() }
+                }
+                AuthFailure::WrongPassword { username, password_sent } => Cause::BadPassword {
+                    username: username.clone(),
+                    password_sent: *password_sent,
+                },
+                AuthFailure::CertIdentityMismatch { client_id, identity } => {
+                    Cause::CertIdentityMismatch {
+                        client_id: client_id.clone(),
+                        identity: identity.clone(),
+                    }
+                }
+                _ => Cause::NoCredentials,
+            },
+        ),
+        CloseReason::TakenOver => (Broker, Cause::TakenOver),
+        CloseReason::ServerShutdown => (Broker, Cause::ServerShutdown),
+        _ => (Broker, Cause::ProtocolViolation { detail: reason.to_string() }),
+    }
+}
