@@ -433,6 +433,10 @@ impl Cause {
                 "The client sent no certificate, and this listener requires one (mtls = \"required\").".into(),
                 vec!["load a client certificate and key on the device".into(), "or set mtls = \"optional\" on this listener".into()],
             ),
+            Self::ClientCertUntrusted { issuer, trusted } if trusted.contains(issuer) => (
+                format!("The client certificate names {issuer:?} as its issuer, a CA this tenant trusts, but was not signed by that CA's key: it comes from another CA with the same name (a regenerated development CA?)."),
+                vec!["issue the device certificate again from the CA the broker trusts (`lantern cert client` with the broker's data directory)".into()],
+            ),
             Self::ClientCertUntrusted { issuer, trusted } => (
                 format!("The client certificate was issued by {issuer:?}, which this tenant does not trust; it trusts {}.", join(trusted)),
                 vec!["issue the device certificate from a trusted CA, or add its CA to the tenant's client_ca; send the intermediate certificates too".into()],

@@ -170,11 +170,14 @@ async fn serve_tls(
     rec.set_tenant(&tenant);
 
     let remaining = timeout.saturating_sub(started.elapsed());
-    let handshake = tokio_rustls::StartHandshake::from_parts(accepted, tcp).into_stream(config);
+    let handshake = crate::clientcert::Recording::new(
+        tokio_rustls::StartHandshake::from_parts(accepted, tcp).into_stream(config),
+    );
     let mut stream = match tokio::time::timeout(remaining, handshake).await {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(error)) => {
-            let (by, cause) = classify_handshake(&error, &summary, &setup, &tenant);
+        Ok((Ok(stream), _)) => stream,
+        Ok((Err(error), seen)) => {
+            let (by, mut cause) = classify_handshake(&error, &summary, &setup, &tenant);
+            with_client_cert(&mut cause, seen, setup.trusted_client_cas(&tenant));
             rec.event(EventKind::TlsFailed { error: error.to_string(), by });
             rec.finish(by, cause, None);
             return;
@@ -258,6 +261,31 @@ async fn serve_tls(
     } else {
         let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop, rec) else { return };
         pump.run_io(stream, first).await;
+    }
+}
+
+/// Fills a client-certificate cause with what the refused certificate said about itself.
+fn with_client_cert(
+    cause: &mut Cause,
+    seen: Option<crate::clientcert::SeenCert>,
+    trusted_cas: Vec<String>,
+) {
+    let Some(seen) = seen else { return };
+    match cause {
+        Cause::ClientCertUntrusted { issuer, trusted } => {
+            *issuer = seen.issuer;
+            *trusted = trusted_cas;
+        }
+        Cause::ClientCertExpired { subject, not_after } => {
+            *subject = seen.subject;
+            *not_after = seen.not_after;
+        }
+        Cause::ClientCertNotYetValid { subject, not_before } => {
+            *subject = seen.subject;
+            *not_before = seen.not_before;
+        }
+        Cause::ClientCertRevoked { subject } => *subject = seen.subject,
+        _ => {}
     }
 }
 
@@ -397,7 +425,7 @@ fn classify_handshake(
         E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
             Cause::ClientCertNotYetValid { subject: String::new(), not_before: String::new() }
         }
-        E::InvalidCertificate(C::UnknownIssuer) => {
+        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
             Cause::ClientCertUntrusted { issuer: String::new(), trusted: Vec::new() }
         }
         E::InvalidCertificate(C::Revoked) => Cause::ClientCertRevoked { subject: String::new() },

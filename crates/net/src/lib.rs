@@ -7,6 +7,7 @@
 //! between the socket and the connection machine, wakes it when the broker queued something
 //! for it, runs its timers, and turns its events into log lines.
 
+mod clientcert;
 mod driver;
 mod hello;
 mod server;

@@ -298,6 +298,8 @@ pub struct TlsSetup {
     configs: HashMap<Arc<str>, Arc<ServerConfig>>,
     /// Per tenant: what the device must trust, for explanations.
     cert_facts: HashMap<Arc<str>, CertFacts>,
+    /// Per tenant: subjects of the CAs trusted for client certificates.
+    trusted_client_cas: HashMap<Arc<str>, Vec<String>>,
     /// Suites this listener accepts, by IANA name.
     accepted_suites: Vec<String>,
     /// Versions this listener accepts.
@@ -322,6 +324,7 @@ impl TlsSetup {
         let mut configs = HashMap::new();
         let mut hosts = Vec::new();
         let mut facts = HashMap::new();
+        let mut trusted = HashMap::new();
         for tenant in tenants {
             let chain = load_certs(&tenant.cert)?;
             facts.insert(tenant.name.clone(), cert_facts(&chain));
@@ -345,7 +348,14 @@ impl TlsSetup {
                     .as_ref()
                     .ok_or_else(|| TlsConfigError::NoClientCa(tenant.name.clone()))?;
                 let mut roots = RootCertStore::empty();
-                for cert in load_certs(ca_path)? {
+                let ca_certs = load_certs(ca_path)?;
+                let names: Vec<String> = ca_certs
+                    .iter()
+                    .filter_map(|c| lantern_pki::describe_der(c.as_ref(), std::time::SystemTime::now()).ok())
+                    .map(|c| c.subject)
+                    .collect();
+                trusted.insert(tenant.name.clone(), names);
+                for cert in ca_certs {
                     roots.add(cert).map_err(|e| TlsConfigError::Pem {
                         path: ca_path.clone(),
                         detail: format!("not a usable CA certificate ({e})"),
@@ -369,7 +379,7 @@ impl TlsSetup {
                     tenant: tenant.name.clone(),
                     detail: e.to_string(),
                 })?;
-                builder.with_client_cert_verifier(verifier)
+                builder.with_client_cert_verifier(crate::clientcert::RecordingVerifier::wrap(verifier))
             };
             let mut config = builder.with_single_cert(chain, key).map_err(rustls_err)?;
             config.ignore_client_order = false;
@@ -390,6 +400,7 @@ impl TlsSetup {
         Ok(Self {
             configs,
             cert_facts: facts,
+            trusted_client_cas: trusted,
             accepted_suites,
             accepted_versions,
             hosts,
@@ -436,6 +447,11 @@ impl TlsSetup {
     /// Facts about a tenant's certificate chain.
     pub fn cert_facts(&self, tenant: &str) -> Option<&CertFacts> {
         self.cert_facts.get(tenant)
+    }
+
+    /// Subjects of the CAs a tenant trusts for client certificates.
+    pub fn trusted_client_cas(&self, tenant: &str) -> Vec<String> {
+        self.trusted_client_cas.get(tenant).cloned().unwrap_or_default()
     }
 
     /// Suites accepted, by IANA name.
