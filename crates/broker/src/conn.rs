@@ -439,10 +439,21 @@ impl Connection {
             Ok(a) => a,
             Err(failure) => {
                 let reason = failure.reason_code();
+                // The wire says what kind of refusal it is, never whether the user exists;
+                // the operator's story has the specifics.
+                let wire = match &failure {
+                    auth::AuthFailure::NoCredentials => {
+                        "credentials required: send a user name and password, or a client certificate"
+                    }
+                    auth::AuthFailure::CertIdentityMismatch { .. } => {
+                        "the client id must equal the client certificate identity"
+                    }
+                    _ => "bad user name or password",
+                };
                 let connack = ConnAck {
                     session_present: false,
                     reason,
-                    properties: ConnAckProperties::default(),
+                    properties: v5_reason_string(version, wire),
                 };
                 self.send_connack(connack, version);
                 return self.close(now, CloseReason::NotAuthenticated(failure), None);
@@ -650,20 +661,14 @@ impl Connection {
 
     /// Refuses CONNECT with a CONNACK carrying `reason` and closes [MQTT-3.2.2-6].
     fn refuse(&mut self, now: Instant, version: ProtocolVersion, reason: ReasonCode, detail: &str) {
+        let detail = format!("CONNECT carried {detail}");
         let connack = ConnAck {
             session_present: false,
             reason,
-            properties: ConnAckProperties::default(),
+            properties: v5_reason_string(version, &detail),
         };
         self.send_connack(connack, version);
-        self.close(
-            now,
-            CloseReason::Refused {
-                reason,
-                detail: format!("CONNECT carried {detail}"),
-            },
-            None,
-        );
+        self.close(now, CloseReason::Refused { reason, detail }, None);
     }
 
     fn decode_failed(&mut self, now: Instant, error: DecodeError, buf: &BytesMut) {
@@ -1202,6 +1207,15 @@ impl Open {
             return false;
         }
         true
+    }
+}
+
+/// CONNACK properties carrying a Reason String for a v5 client (v5 §3.2.2.3.7); empty for 3.1.1,
+/// which has no properties.
+fn v5_reason_string(version: ProtocolVersion, text: &str) -> ConnAckProperties {
+    ConnAckProperties {
+        reason_string: version.is_v5().then(|| MqttString::copy_from_str(text).ok()).flatten(),
+        ..ConnAckProperties::default()
     }
 }
 

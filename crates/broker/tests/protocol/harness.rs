@@ -133,6 +133,21 @@ impl Client {
         }
     }
 
+    /// A new connection under an access policy, with an optional verified certificate identity.
+    pub fn open_with(
+        broker: &Arc<Broker>,
+        version: ProtocolVersion,
+        now: Instant,
+        access: lantern_broker::auth::AccessPolicy,
+        cert: Option<lantern_broker::auth::CertIdentity>,
+    ) -> Self {
+        let mut client = Self::open(broker, version, now);
+        let flag = client.flag.clone();
+        client.conn =
+            Connection::with_access(broker.clone(), Arc::new(access), cert, Waker::from(flag), now);
+        client
+    }
+
     /// Encodes `packet` for this client's version and hands it to the connection.
     pub fn send(&mut self, now: Instant, packet: Packet) {
         packet

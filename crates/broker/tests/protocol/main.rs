@@ -14,6 +14,7 @@
 
 mod harness;
 
+mod auth;
 mod keepalive;
 mod qos;
 mod retained;
