@@ -28,6 +28,8 @@ pub(crate) const DEFAULT_DATA_DIR: &str = "lantern-data";
 /// A validated configuration.
 #[derive(Debug)]
 pub(crate) struct Config {
+    /// Things an operator should know about this configuration, logged at start.
+    pub(crate) warnings: Vec<String>,
     pub(crate) listeners: Vec<ListenerSpec>,
     pub(crate) tenants: Vec<TenantConfig>,
     pub(crate) broker: BrokerConfig,
@@ -169,6 +171,7 @@ impl Config {
     /// The configuration of `lantern serve` with no file: one listener on 127.0.0.1:1883.
     pub(crate) fn zero() -> Self {
         Self {
+            warnings: Vec::new(),
             listeners: vec![ListenerSpec::tcp(
                 "default",
                 SocketAddr::new(DEFAULT_BIND, DEFAULT_PORT),
@@ -234,6 +237,7 @@ impl Config {
         let first_tenant = tenants[0].name.clone();
 
         let mut listeners: Vec<ListenerSpec> = Vec::new();
+        let mut warnings = Vec::new();
         for (i, l) in raw.listener.into_iter().enumerate() {
             let name = l
                 .name
@@ -298,6 +302,20 @@ impl Config {
                         "{at}: tls_min_version = {other:?}: expected \"1.2\" or \"1.3\" (TLS 1.0 and 1.1 are not offered by this listener type)"
                     ),
                 };
+                if let Some(suites) = &l.cipher_suites {
+                    let tls13 = |s: &String| {
+                        let s = s.to_ascii_uppercase();
+                        s.starts_with("TLS_AES_") || s.starts_with("TLS_CHACHA20_") || s.starts_with("TLS13_")
+                    };
+                    if !suites.iter().any(tls13) {
+                        if min_version == MinVersion::Tls13 {
+                            bail!("{at}: tls_min_version = \"1.3\" but cipher_suites lists no TLS 1.3 suite (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256)");
+                        }
+                        warnings.push(format!(
+                            "{at}: cipher_suites lists no TLS 1.3 suite, so this listener speaks TLS 1.2 only"
+                        ));
+                    }
+                }
                 spec.tls = Some(TlsPolicy {
                     min_version,
                     cipher_suites: l.cipher_suites,
@@ -356,6 +374,7 @@ impl Config {
                 parse_duration(&v).with_context(|| format!("limits.connect_timeout = {v:?}"))?;
         }
         Ok(Self {
+            warnings,
             listeners,
             tenants,
             broker,
@@ -505,6 +524,20 @@ mod tests {
         )
         .unwrap();
         assert!(!with_passwords.listeners[0].allow_anonymous);
+    }
+
+    #[test]
+    fn tls12_only_suites_warn_or_refuse() {
+        let c = parse(
+            "[[listener]]\ntransport = \"tls\"\ncipher_suites = [\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\"]\n",
+        )
+        .unwrap();
+        assert!(c.warnings[0].contains("TLS 1.2 only"), "{:?}", c.warnings);
+        let err = parse(
+            "[[listener]]\ntransport = \"tls\"\ntls_min_version = \"1.3\"\ncipher_suites = [\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\"]\n",
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no TLS 1.3 suite"));
     }
 
     #[test]

@@ -3,11 +3,14 @@
 //! This crate is the thin outer layer: argument parsing, the configuration file, logging,
 //! signals and exit codes. Everything else lives in the library crates.
 
+mod admin;
 mod cert;
 mod config;
+mod journal;
 mod passwd;
 mod serve;
 mod signals;
+mod why;
 
 use std::process::ExitCode;
 
@@ -33,6 +36,9 @@ enum Command {
     /// The development PKI: show certificates in plain words, print the CA, issue server and
     /// client certificates.
     Cert(cert::CertArgs),
+    /// Why did a device fail to connect? Asks a running broker's admin API (or reads its
+    /// story log with --file) and prints each connection's story: cause, sentence and fixes.
+    Why(why::WhyArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +47,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => init_logging(args.log_filter()).and_then(|()| serve::run(args)),
         Command::Passwd(args) => passwd::run(args),
         Command::Cert(args) => cert::run(args),
+        Command::Why(args) => return why::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -38,6 +38,10 @@ pub(crate) struct ServeArgs {
     /// Data directory (development PKI); default `lantern-data`, or LANTERN_DATA_DIR.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Address of the admin API that `lantern why` asks (loopback only; default
+    /// 127.0.0.1:18830). When the default is taken the broker runs without it.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<std::net::SocketAddr>,
     /// Log filter, as in RUST_LOG (default "info").
     #[arg(long, value_name = "FILTER")]
     log: Option<String>,
@@ -62,6 +66,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         .or(config.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
 
+    for warning in &config.warnings {
+        warn!("{warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,7 +78,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         // the "listening" line at once still stops the broker cleanly.
         let shutdown = crate::signals::shutdown()?;
         let (tenants, dev_pki) = build_tenants(&config, &data_dir)?;
-        let server = Server::bind(tenants, &config.listeners, None).await?;
+        let journal = crate::journal::Journal::new(
+            1000,
+            Some(crate::journal::JsonlConfig {
+                path: data_dir.join("stories.jsonl"),
+                max_bytes: 10 << 20,
+                keep: 5,
+            }),
+        )?;
+        let server = Server::bind(tenants, &config.listeners, Some(journal.sink())).await?;
         if let Some(pki) = dev_pki.filter(|p| p.created) {
             let port = server
                 .listeners()
@@ -91,8 +106,28 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("lantern listening on {} ({})", l.addr, l.transport.as_str());
             info!(listener = %l.name, addr = %l.addr, transport = l.transport.as_str(), "listening");
         }
+        let admin_addr = args.admin.unwrap_or(crate::admin::DEFAULT_ADMIN_ADDR);
+        let admin = match crate::admin::bind(admin_addr).await {
+            Ok(listener) => {
+                info!(addr = %listener.local_addr()?, "admin API (lantern why) listening");
+                let journal = journal.clone();
+                Some(tokio::spawn(crate::admin::serve_admin(listener, journal, std::future::pending())))
+            }
+            Err(e) if args.admin.is_some() => return Err(e),
+            Err(e) => {
+                warn!("no admin API, so `lantern why` cannot ask this broker (it can still read the story log with --file): {e:#}");
+                None
+            }
+        };
         crate::signals::reload_on_sighup(server.reloader())?;
         server.run(shutdown).await?;
+        if let Some(admin) = admin {
+            admin.abort();
+        }
+        journal.flush();
+        if journal.dropped() > 0 {
+            warn!(dropped = journal.dropped(), "stories dropped from the story log");
+        }
         anyhow::Ok(())
     })
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::story::{EventKind, Story};
+use crate::story::{EventKind, HelloSummary, Story};
 
 /// How a connection ended, for filters and counts.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Eq, Hash, PartialEq, Serialize)]
@@ -337,16 +337,70 @@ pub enum Cause {
 
 /// Suites constrained devices offer that rustls does not implement.
 fn is_legacy_suite(name: &str) -> bool {
-    name.starts_with("TLS_RSA_") || name.contains("_CBC_") || name.contains("3DES") || name.contains("RC4")
+    name.starts_with("TLS_RSA_")
+        || name.contains("_CBC_")
+        || name.contains("3DES")
+        || name.contains("RC4")
 }
+
+/// Suites rustls implements: the TLS 1.3 suites, and ECDHE with AES-GCM or ChaCha20-Poly1305
+/// for TLS 1.2. A device offering one of these can be served by listing it in `cipher_suites`.
+fn is_rustls_suite(name: &str) -> bool {
+    let name = name
+        .strip_prefix("TLS13_")
+        .map_or(name.to_owned(), |rest| format!("TLS_{rest}"));
+    matches!(
+        name.as_str(),
+        "TLS_AES_128_GCM_SHA256" | "TLS_AES_256_GCM_SHA384" | "TLS_CHACHA20_POLY1305_SHA256"
+    ) || ((name.starts_with("TLS_ECDHE_ECDSA_WITH_") || name.starts_with("TLS_ECDHE_RSA_WITH_"))
+        && (name.ends_with("_AES_128_GCM_SHA256")
+            || name.ends_with("_AES_256_GCM_SHA384")
+            || name.ends_with("_CHACHA20_POLY1305_SHA256")))
+}
+
+/// Values that sit in the cipher suite list without being suites: the signalling values and
+/// GREASE (RFC 8701, 0x?A?A).
+fn is_signaling_suite(name: &str) -> bool {
+    let grease = name.len() == 6
+        && name.starts_with("0x")
+        && name.as_bytes()[3] == b'A'
+        && name.as_bytes()[5] == b'A'
+        && name.as_bytes()[2] == name.as_bytes()[4];
+    grease
+        || matches!(
+            name,
+            "TLS_EMPTY_RENEGOTIATION_INFO_SCSV" | "TLS_FALLBACK_SCSV" | "0x00FF" | "0x5600"
+        )
+}
+
+/// The fix a SIMCom modem needs when it sends no SNI (field reports 000 and 001).
+const SIMCOM_SNI_FIX: &str = "SIMCom modem (SIM7600, A7670): it sends SNI only when told to, with AT+CSSLCFG=\"enableSNI\",0,1 before AT+CMQTTCONNECT (older SIM7600 firmware may need an update for SNI to work)";
+
+/// How the TLS stacks of the field reports' devices set SNI, and the listener-side way out.
+fn no_sni_stack_fixes(host: &str) -> [String; 4] {
+    [
+        format!("mbedTLS (STM32 + W5500 and other bare-metal stacks): call mbedtls_ssl_set_hostname(&ssl, \"{host}\") before mbedtls_ssl_handshake; it sets the SNI and the name checked against the certificate"),
+        "ESP-IDF: esp-tls sends the host of the broker URI, or esp_tls_cfg_t.common_name when set; a custom transport (such as esp_modem's AT socket example) may not pass the host on, so set it explicitly".into(),
+        "nRF91 / nRF70 (Zephyr, nRF Connect SDK): set the TLS_HOSTNAME socket option (setsockopt(fd, SOL_TLS, TLS_HOSTNAME, host, len)); the nRF91 modem sends SNI from modem firmware 1.2.1".into(),
+        "or, if one tenant serves every device on this listener, set sni = \"optional\" so clients without SNI get default_tenant".into(),
+    ]
+}
+
+/// The fixes for a device that offers only static-RSA or CBC suites.
+const LEGACY_SUITE_FIXES: [&str; 2] = [
+    "this device offers only static-RSA or CBC suites, which rustls does not implement: enable ECDHE-GCM suites (ECDHE key exchange with AES-GCM) in its TLS stack (mbedTLS: MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED or MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED, with MBEDTLS_ECDH_C, MBEDTLS_ECP_DP_SECP256R1_ENABLED and MBEDTLS_GCM_C)",
+    "SIMCom modem: AT+CSSLCFG=\"ciphersuites\",0,0xFFFF offers every suite the firmware has; if the modem still offers only these, update its firmware",
+];
 
 impl Cause {
     /// The stable id.
     pub fn id(&self) -> String {
         match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => {
-                map.get("id").and_then(|v| v.as_str()).unwrap_or("unknown").to_owned()
-            }
+            Ok(serde_json::Value::Object(map)) => map
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or("unknown")
+                .to_owned(),
             _ => "unknown".to_owned(),
         }
     }
@@ -359,29 +413,36 @@ impl Cause {
 
     /// The explanation, using the story for context (ClientHello, listener).
     pub fn explain(&self, story: &Story) -> Verdict {
-        let hello = story.events.iter().find_map(|e| match &e.kind {
-            EventKind::ClientHello(h) => Some(h),
-            _ => None,
-        });
+        let hello = hello(story);
         let (sentence, mut fixes) = self.sentence_and_fixes(story);
         // Device-family hints from the ClientHello.
         if let Some(h) = hello {
-            if matches!(self, Self::NoSni { .. } | Self::SniUnknown { .. }) {
-                fixes.push(
-                    "a SIMCom modem (SIM7600/A7670) sends SNI only when told to: AT+CSSLCFG=\"enableSNI\",0,1 before AT+CMQTTCONNECT".into(),
-                );
+            if let Self::NoSni { served } = self {
+                if h.sni_ip.is_none() {
+                    fixes.push(SIMCOM_SNI_FIX.into());
+                }
+                fixes.extend(no_sni_stack_fixes(&example_host(served)));
             }
+            let suites: Vec<&String> = h
+                .cipher_suites
+                .iter()
+                .filter(|s| !is_signaling_suite(s))
+                .collect();
             if matches!(self, Self::NoSharedCipher { .. })
-                && !h.cipher_suites.is_empty()
-                && h.cipher_suites.iter().filter(|s| !s.starts_with("0x00FF")).all(|s| is_legacy_suite(s) || s == "TLS_EMPTY_RENEGOTIATION_INFO_SCSV")
+                && !suites.is_empty()
+                && suites.iter().all(|s| is_legacy_suite(s))
             {
-                fixes.push(
-                    "this device offers only static-RSA or CBC suites, which rustls does not speak: enable ECDHE-GCM suites in its TLS stack (mbedTLS: MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED / MBEDTLS_GCM_C), update the modem firmware, or serve it from a listener with the legacy TLS backend".into(),
-                );
+                for (i, fix) in LEGACY_SUITE_FIXES.iter().enumerate() {
+                    fixes.insert(i, (*fix).into());
+                }
             }
         }
         Verdict {
-            outcome: if self.is_failure() { Outcome::Failed } else { Outcome::Ok },
+            outcome: if self.is_failure() {
+                Outcome::Failed
+            } else {
+                Outcome::Ok
+            },
             cause: self.id(),
             sentence,
             fixes,
@@ -389,223 +450,652 @@ impl Cause {
     }
 
     fn sentence_and_fixes(&self, story: &Story) -> (String, Vec<String>) {
-        let join = |v: &[String]| if v.is_empty() { "none".to_owned() } else { v.join(", ") };
+        let join = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        let quoted = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.iter()
+                    .map(|s| format!("{s:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let listener = listener_name(story);
+        let tenant = match &story.tenant {
+            Some(t) => format!("tenant {t:?}'s"),
+            None => "the tenant's".to_owned(),
+        };
         match self {
-            Self::NoSni { served } => (
-                format!(
-                    "The ClientHello carried no SNI (server_name), and listener {:?} routes tenants by SNI; it serves {}.",
-                    story.listener,
-                    join(served)
-                ),
-                vec!["configure the device's TLS client to send the broker's host name as SNI (server_name)".into()],
-            ),
+            Self::NoSni { served } => {
+                let host = example_host(served);
+                let seen = match hello(story).and_then(|h| h.sni_ip.as_deref()) {
+                    Some(ip) => format!("no host name in SNI (it sent the IP address {ip}, which server_name cannot carry)"),
+                    None => "no SNI (server_name extension)".to_owned(),
+                };
+                (
+                    format!(
+                        "The ClientHello carried {seen}, but {listener} chooses the tenant by SNI (sni = \"required\") and serves {}.",
+                        join(served)
+                    ),
+                    vec![format!("configure the device's TLS client to send the broker's host name ({host}) as SNI, and connect by host name, not by IP address, since SNI cannot carry an address")],
+                )
+            }
             Self::SniUnknown { name, served } => (
-                format!("The ClientHello asked for {name:?}, which no tenant serves; this listener serves {}.", join(served)),
-                vec![format!("set the device's broker host name to one of: {}", join(served))],
+                format!("The ClientHello asked for {name:?} in SNI (server_name), which no tenant serves; {listener} serves {}.", join(served)),
+                vec![
+                    format!("set the device's broker host name to one of: {} (the SNI is the host of the broker URL, or the name set with mbedtls_ssl_set_hostname, esp_tls_cfg_t.common_name or TLS_HOSTNAME)", join(served)),
+                    format!("or, if {name:?} is right, add it to a tenant's hosts in the broker config"),
+                ],
             ),
             Self::SniMalformed { detail } => (
-                format!("The ClientHello's server_name extension is malformed: {detail}."),
-                vec!["update the device's TLS library; the SNI it builds is not valid".into()],
+                format!("The ClientHello's server_name (SNI) extension does not parse ({detail}); it must carry one DNS host name [RFC 6066 §3]."),
+                vec![
+                    "send the broker's DNS host name as SNI, without a trailing dot and not an IP address".into(),
+                    "if the device's TLS library builds the extension itself, update the library".into(),
+                ],
             ),
-            Self::NoSharedVersion { offered, accepted } => (
-                format!("The client offered TLS versions {}; this listener accepts {}.", join(offered), join(accepted)),
-                vec!["enable TLS 1.2 (or 1.3) in the device's TLS stack, or lower this listener's tls_min_version".into()],
-            ),
-            Self::NoSharedCipher { offered, accepted } => (
-                format!("The client offered only {}; this listener accepts {}.", join(offered), join(accepted)),
-                vec!["enable one of the accepted suites on the device, or add one the device offers to this listener's cipher_suites".into()],
-            ),
-            Self::NoSharedSignature { offered, server_key } => (
-                format!("The client can verify only {} signatures, but the server certificate has a {server_key} key.", join(offered)),
-                vec![format!("give this tenant a certificate whose key the device can verify (the device does not accept {server_key})")],
-            ),
+            Self::NoSharedVersion { offered, accepted } => {
+                let fixes = if offered.iter().any(|v| v == "TLSv1.2") && !accepted.iter().any(|v| v == "TLSv1.2") {
+                    vec![
+                        "the device offers TLS 1.2: set tls_min_version = \"1.2\" on this listener".into(),
+                        "or enable TLS 1.3 on the device (mbedTLS 3: MBEDTLS_SSL_PROTO_TLS1_3; ESP-IDF: CONFIG_MBEDTLS_SSL_PROTO_TLS1_3 in menuconfig)".into(),
+                    ]
+                } else {
+                    vec![
+                        "enable TLS 1.2 (or 1.3) on the device; Lantern's TLS (rustls) does not implement TLS 1.1 or older".into(),
+                        "SIMCom modem: AT+CSSLCFG=\"sslversion\",0,4 (all versions; 3 is TLS 1.2 only)".into(),
+                        "mbedTLS: define MBEDTLS_SSL_PROTO_TLS1_2 (ESP-IDF: CONFIG_MBEDTLS_SSL_PROTO_TLS1_2 in menuconfig)".into(),
+                    ]
+                };
+                (
+                    format!("The ClientHello offered TLS versions {}; {listener} accepts {}.", join(offered), join(accepted)),
+                    fixes,
+                )
+            }
+            Self::NoSharedCipher { offered, accepted } => {
+                let addable: Vec<String> = offered
+                    .iter()
+                    .filter(|s| is_rustls_suite(s) && !accepted.contains(s))
+                    .cloned()
+                    .collect();
+                let mut fixes = Vec::new();
+                if !addable.is_empty() {
+                    fixes.push(format!("add {} to this listener's cipher_suites (the device offers it and rustls implements it)", join(&addable)));
+                }
+                fixes.push("enable on the device one of the accepted suites: for TLS 1.2, ECDHE key exchange with AES-GCM or ChaCha20-Poly1305, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 for an ECDSA server certificate or TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 for an RSA one".into());
+                (
+                    format!(
+                        "The ClientHello offered only {}; {listener} accepts {}.",
+                        join(&offered.iter().filter(|s| !is_signaling_suite(s)).cloned().collect::<Vec<_>>()),
+                        join(accepted)
+                    ),
+                    fixes,
+                )
+            }
+            Self::NoSharedSignature { offered, server_key } => {
+                let mut fixes = Vec::new();
+                let ecdsa_key = server_key.starts_with("ECDSA");
+                let device_has_ecdsa = offered.iter().any(|s| s.starts_with("ECDSA_NISTP"));
+                let device_has_rsa = offered.iter().any(|s| s.starts_with("RSA_"));
+                if ecdsa_key && !device_has_ecdsa && device_has_rsa {
+                    fixes.push("give this tenant an RSA 2048 server certificate (`lantern cert server` issues ECDSA only, so use your own CA or openssl)".into());
+                    fixes.push("or enable ECDSA verification on the device: mbedTLS MBEDTLS_ECDSA_C with MBEDTLS_ECP_DP_SECP256R1_ENABLED (and MBEDTLS_ECP_DP_SECP384R1_ENABLED for P-384)".into());
+                } else if server_key.starts_with("RSA") && !device_has_rsa {
+                    fixes.push("give this tenant an ECDSA P-256 server certificate (`lantern cert server NAME`)".into());
+                    fixes.push("or enable RSA verification on the device (mbedTLS: MBEDTLS_RSA_C with MBEDTLS_PKCS1_V15 and MBEDTLS_PKCS1_V21)".into());
+                } else {
+                    fixes.push(format!("give this tenant a certificate whose key the device can verify (it cannot verify {server_key})"));
+                }
+                let wanted = match signature_schemes_for(server_key) {
+                    Some(w) => format!(", which signs with {w}"),
+                    None => String::new(),
+                };
+                (
+                    format!("The ClientHello's signature_algorithms offered only {}; the server certificate's key is {server_key}{wanted}.", join(offered)),
+                    fixes,
+                )
+            }
             Self::ClientRejectedServerCert { alert, root, validity, clock_suspect } => {
-                let mut fixes = vec![format!("install the root CA {root:?} on the device (as PEM with LF line endings)")];
+                let how = match alert.strip_prefix("alert ") {
+                    Some(name) => format!("rejected the server certificate with the TLS alert {name}"),
+                    None => alert.clone(),
+                };
                 if *clock_suspect {
-                    fixes.insert(0, "set the device's clock (a modem without network time starts in 1980 or 2000): sync NTP or the cellular time before connecting".into());
+                    return (
+                        format!("The device {how}, but the certificate is valid {validity}, so the device's clock is wrong."),
+                        vec![
+                            "set the device's clock before connecting (NTP, or network time on cellular): a modem without time starts in 1980 or 2000".into(),
+                            "SIMCom modem: take network time with AT+CLTS=1 or AT+CTZU=1 (depending on the model) or NTP with AT+CNTP, check with AT+CCLK?, or skip the validity-time check with AT+CSSLCFG=\"ignorelocaltime\",0,1".into(),
+                            "ESP-IDF: start SNTP (esp_netif_sntp_init) and wait for a valid time before esp_mqtt_client_start".into(),
+                            "nRF91: wait for network time (the date_time library, or AT+CCLK?) before connecting".into(),
+                        ],
+                    );
+                }
+                let mut fixes = vec![
+                    format!("install the root CA {root:?} on the device as its trusted CA, as PEM with LF line endings (for the development PKI, `lantern cert ca` prints it with its length)"),
+                    "SIMCom modem: AT+CCERTDOWN=\"ca.pem\",<length> then AT+CSSLCFG=\"cacert\",0,\"ca.pem\" and AT+CSSLCFG=\"authmode\",0,1".into(),
+                    "ESP-IDF: esp_mqtt_client_config_t broker.verification.certificate (NUL-terminated PEM); mbedTLS: parse it with mbedtls_x509_crt_parse and pass it to mbedtls_ssl_conf_ca_chain".into(),
+                    "nRF91: store it with AT%CMNG=0,<sec_tag>,0,\"<PEM>\" while the modem is offline (AT+CFUN=4) and connect with that sec_tag".into(),
+                ];
+                if alert.contains("bad_certificate") || alert.contains("certificate_unknown") {
+                    fixes.push("if the device connects by IP address or by a name the certificate does not list, its name check fails: connect by a host name in the certificate's SANs".into());
                 }
                 (
-                    format!("The client rejected the server certificate ({alert}); the chain's root is {root:?}, valid {validity}."),
+                    format!("The device {how}; the chain ends at {root:?}, which the device must trust, and the certificate is valid {validity}."),
                     fixes,
                 )
             }
             Self::ClientCertMissing => (
-                "The client sent no certificate, and this listener requires one (mtls = \"required\").".into(),
-                vec!["load a client certificate and key on the device".into(), "or set mtls = \"optional\" on this listener".into()],
+                format!("The device sent no client certificate, and {listener} requires one (mtls = \"required\")."),
+                vec![
+                    "load a client certificate and its key on the device (`lantern cert client DEVICE-ID` issues one from the development CA)".into(),
+                    "SIMCom modem: AT+CSSLCFG=\"authmode\",0,2 with AT+CSSLCFG=\"clientcert\",0,\"client.pem\" and AT+CSSLCFG=\"clientkey\",0,\"client.key\"".into(),
+                    "ESP-IDF: esp_mqtt_client_config_t credentials.authentication.certificate and .key; nRF91: AT%CMNG=0,<sec_tag>,1,\"<cert>\" and AT%CMNG=0,<sec_tag>,2,\"<key>\"".into(),
+                    "or set mtls = \"optional\" on this listener and authenticate such devices by password".into(),
+                ],
             ),
-            Self::ClientCertUntrusted { issuer, trusted } if trusted.contains(issuer) => (
-                format!("The client certificate names {issuer:?} as its issuer, a CA this tenant trusts, but was not signed by that CA's key: it comes from another CA with the same name (a regenerated development CA?)."),
+            Self::ClientCertUntrusted { issuer, trusted } if !issuer.is_empty() && trusted.contains(issuer) => (
+                format!("The client certificate names {issuer:?} as its issuer, a CA this tenant trusts, but it was not signed by that CA's key: it comes from another CA with the same name (a regenerated development CA?)."),
                 vec!["issue the device certificate again from the CA the broker trusts (`lantern cert client` with the broker's data directory)".into()],
             ),
             Self::ClientCertUntrusted { issuer, trusted } => (
-                format!("The client certificate was issued by {issuer:?}, which this tenant does not trust; it trusts {}.", join(trusted)),
-                vec!["issue the device certificate from a trusted CA, or add its CA to the tenant's client_ca; send the intermediate certificates too".into()],
+                if issuer.is_empty() {
+                    format!("The client certificate was not issued by a CA this tenant trusts; it trusts {}.", quoted(trusted))
+                } else {
+                    format!("The client certificate was issued by {issuer:?}, which this tenant does not trust; it trusts {}.", quoted(trusted))
+                },
+                vec![
+                    "issue the device certificate from a trusted CA, or add its CA to this tenant's client_ca file".into(),
+                    "if the device certificate comes from an intermediate CA, send the intermediate along with it (a PEM chain: device certificate first)".into(),
+                ],
             ),
-            Self::ClientCertExpired { subject, not_after } => (
-                format!("The client certificate {subject:?} expired on {not_after}."),
-                vec!["issue the device a new certificate".into()],
-            ),
-            Self::ClientCertNotYetValid { subject, not_before } => (
-                format!("The client certificate {subject:?} is not valid before {not_before}."),
-                vec!["check the broker's clock, or wait until the certificate is valid".into()],
-            ),
+            Self::ClientCertExpired { subject, not_after } => {
+                let ago = match (parse_date(not_after), story_day(story)) {
+                    (Some(end), Some(today)) if today > end => format!(", {} before this connection", days(today - end)),
+                    _ => String::new(),
+                };
+                (
+                    format!("The client certificate {subject:?} expired on {not_after} (notAfter){ago}."),
+                    vec![
+                        format!("issue the device a new certificate and load it (`lantern cert client {}` for the development CA)", common_name(subject).unwrap_or("DEVICE-ID")),
+                        "renew device certificates well before notAfter; a device that cannot connect cannot be updated over the air".into(),
+                    ],
+                )
+            }
+            Self::ClientCertNotYetValid { subject, not_before } => {
+                let now = match story_day(story) {
+                    Some(today) => format!(", but the broker's clock says {}", date_of_day(today)),
+                    None => String::new(),
+                };
+                (
+                    format!("The client certificate {subject:?} is not valid before {not_before} (notBefore){now}."),
+                    vec![
+                        "check the broker host's clock (NTP)".into(),
+                        "if the clock is right, the certificate was issued with a future notBefore (by a CA whose clock is ahead): issue it again".into(),
+                    ],
+                )
+            }
             Self::ClientCertRevoked { subject } => (
-                format!("The client certificate {subject:?} is on the tenant's revocation list."),
-                vec!["issue the device a new certificate".into()],
+                format!("The client certificate {subject:?} is on {tenant} certificate revocation list (crl)."),
+                vec!["if this device should connect, issue it a new certificate; if it was retired or stolen, the refusal is intended".into()],
             ),
-            Self::ClientCertInvalid { detail } => (
-                format!("The client certificate was refused: {detail}."),
-                vec!["check the certificate with `lantern cert show`".into()],
-            ),
+            Self::ClientCertInvalid { detail } => {
+                let purpose = detail.contains("Purpose");
+                (
+                    if purpose {
+                        format!("The client certificate was refused ({detail}): its extended key usage does not allow client authentication (clientAuth).")
+                    } else {
+                        format!("The client certificate was refused: {detail}.")
+                    },
+                    if purpose {
+                        vec!["issue the device certificate with extendedKeyUsage clientAuth (`lantern cert client` does); a server certificate cannot serve as a client certificate".into()]
+                    } else {
+                        vec!["inspect the certificate with `lantern cert show FILE`".into()]
+                    },
+                )
+            }
             Self::RenegotiationRefused => (
-                "The client asked to renegotiate TLS, which Lantern refuses.".into(),
-                vec!["turn off renegotiation in the device's TLS stack".into()],
+                "The device asked to renegotiate TLS on an established connection, and Lantern never renegotiates (rustls does not implement it).".into(),
+                vec!["turn renegotiation off on the device: mbedTLS mbedtls_ssl_conf_renegotiation(&conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED), or build without MBEDTLS_SSL_RENEGOTIATION (Zephyr: CONFIG_MBEDTLS_SSL_RENEGOTIATION=n)".into()],
             ),
-            Self::HandshakeTimeout { timeout_s, bytes } => (
-                format!("The TLS handshake did not finish within {timeout_s:.1} s ({bytes} bytes arrived)."),
-                vec!["check the device's network path; a modem may be stalling".into()],
-            ),
+            Self::HandshakeTimeout { timeout_s, bytes } => {
+                if *bytes == 0 {
+                    (
+                        format!("The TLS handshake on {listener} did not finish within handshake_timeout ({timeout_s:.1} s): not a single byte arrived, so the device opened TCP but never sent a ClientHello."),
+                        vec!["make the device start TLS on this port (mqtts://); a device that opens the socket and sends nothing is usually stuck in its own TLS setup (loading its CA or client certificate)".into()],
+                    )
+                } else {
+                    (
+                        format!("The TLS handshake on {listener} did not finish within handshake_timeout ({timeout_s:.1} s); {bytes} bytes had arrived from the device."),
+                        vec![
+                            "on a slow cellular link a handshake can take longer: raise handshake_timeout on this listener (e.g. \"30s\")".into(),
+                            "check that the device's TLS input buffer holds the server's certificate chain (mbedTLS: MBEDTLS_SSL_IN_CONTENT_LEN); a device that cannot read the chain stalls".into(),
+                        ],
+                    )
+                }
+            }
             Self::HandshakeFailed { detail, by_client } => (
-                format!("The TLS handshake failed ({}): {detail}.", if *by_client { "the client aborted" } else { "the broker refused" }),
-                vec![],
+                if *by_client {
+                    format!("The device aborted the TLS handshake: {detail}.")
+                } else {
+                    format!("Lantern aborted the TLS handshake: {detail}.")
+                },
+                vec![
+                    "turn on the device's TLS debug log to see why (mbedTLS: MBEDTLS_DEBUG_C with mbedtls_debug_set_threshold(3); ESP-IDF: CONFIG_MBEDTLS_DEBUG)".into(),
+                    "compare with a client that works: `openssl s_client -connect HOST:PORT -servername HOST`".into(),
+                ],
             ),
-            Self::ClosedAfterHandshake => (
-                "The client closed the connection right after the TLS handshake, before sending CONNECT.".into(),
-                vec!["the device may have failed to verify the certificate after the handshake, or its MQTT stack failed; check its log".into()],
-            ),
+            Self::ClosedAfterHandshake => {
+                let tls = match tls_established(story) {
+                    Some((version, suite)) => format!(" ({version}, {suite})"),
+                    None => String::new(),
+                };
+                (
+                    format!("The device completed the TLS handshake{tls} and closed the connection without sending CONNECT."),
+                    vec![
+                        "check the device's log: a certificate check done after the handshake (mbedTLS with MBEDTLS_SSL_VERIFY_OPTIONAL, then mbedtls_ssl_get_verify_result) or an MQTT client that failed to start closes here".into(),
+                        "if the device connects by IP address or by a name the certificate does not list, its name check fails: connect by a host name in the certificate's SANs".into(),
+                    ],
+                )
+            }
             Self::PlainMqttOnTlsPort => (
-                "The client sent a plaintext MQTT CONNECT to a TLS port.".into(),
-                vec!["use TLS (mqtts://) for this port, or connect to the plain MQTT port".into()],
+                format!("The device sent a plaintext MQTT CONNECT (first byte 0x10) to {listener}, which expects a TLS ClientHello (first byte 0x16)."),
+                vec![
+                    "turn TLS on in the device for this port (mqtts://)".into(),
+                    "SIMCom modem: acquire the client with server type 1 (AT+CMQTTACCQ=0,\"<client id>\",1) and bind an SSL context with AT+CMQTTSSLCFG=0,0".into(),
+                    "or connect to the plain MQTT listener, if there is one (port 1883 by convention)".into(),
+                ],
             ),
             Self::PlainHttpOnTlsPort => (
-                "The client sent plaintext HTTP to a TLS port.".into(),
-                vec!["use wss:// or https:// for this port".into()],
+                format!("The client sent plaintext HTTP to {listener}, which expects a TLS ClientHello (first byte 0x16)."),
+                vec!["use wss:// (WebSocket over TLS) for this port, not ws:// or http://".into()],
             ),
             Self::TlsOnPlainPort => (
-                "A TLS ClientHello arrived on a plain MQTT port.".into(),
-                vec!["connect without TLS (mqtt://) here, or to the TLS port (mqtts://)".into()],
+                format!("A TLS ClientHello (first byte 0x16) arrived on {listener}, a plain MQTT listener that expects a CONNECT (first byte 0x10)."),
+                vec![
+                    "connect without TLS (mqtt://) to this port, or to the TLS listener (mqtts://, port 8883 by convention)".into(),
+                    "SIMCom modem: a plain port needs server type 0 in AT+CMQTTACCQ and no AT+CMQTTSSLCFG".into(),
+                ],
             ),
             Self::HttpOnMqttPort { request_line } => (
-                format!("An HTTP request ({request_line:?}) arrived on a native MQTT port."),
-                vec!["point WebSocket clients at the WebSocket port (ws:// or wss://)".into()],
+                format!("An HTTP request ({request_line:?}) arrived on {listener}, a native MQTT listener that expects a CONNECT (first byte 0x10)."),
+                vec!["point WebSocket clients at the WebSocket listener (ws:// or wss://, with its ws_path)".into()],
             ),
             Self::MqttOnWsPort => (
-                "Native MQTT arrived on a WebSocket port.".into(),
-                vec!["connect to the native MQTT port, or use ws:// from the client".into()],
+                format!("Native MQTT (not an HTTP upgrade request) arrived on {listener}, which expects a WebSocket upgrade (GET with Upgrade: websocket)."),
+                vec![
+                    "connect native MQTT clients to the MQTT listener (mqtt:// or mqtts://)".into(),
+                    "or make the client speak MQTT over WebSocket (Zephyr / nRF Connect SDK: CONFIG_MQTT_LIB_WEBSOCKET=y and a websocket transport)".into(),
+                ],
             ),
-            Self::TextInsteadOfPacket { text } => (
-                format!("Text arrived where an MQTT CONNECT was expected: {text:?}."),
-                vec!["the device writes its modem's AT commands or debug output into the socket; check that the modem is in data mode before sending MQTT".into()],
-            ),
+            Self::TextInsteadOfPacket { text } => {
+                let at = text.trim_start().get(..2).is_some_and(|p| p.eq_ignore_ascii_case("AT"));
+                (
+                    format!("Text arrived where an MQTT CONNECT (first byte 0x10) was expected: {text:?}."),
+                    if at {
+                        vec![
+                            "the device's AT commands reached the broker: the modem is in transparent (data) mode while the firmware sends commands; leave data mode with +++ (a 1 s pause before and after) first, or use non-transparent mode (SIMCom: AT+CIPMODE=0 and AT+CIPSEND)".into(),
+                        ]
+                    } else {
+                        vec!["the device writes text (debug output or another protocol) into the socket: check that it speaks MQTT on this port".into()]
+                    },
+                )
+            }
             Self::NotAConnect { hex, packet } => (
                 match packet {
-                    Some(p) => format!("The first packet must be CONNECT [MQTT-3.1.0-1], but the connection began with {hex}, a {p}."),
-                    None => format!("The first packet must be CONNECT [MQTT-3.1.0-1], but the connection began with {hex}."),
+                    Some(p) => format!("The first packet must be CONNECT (0x10) [MQTT-3.1.0-1], but the connection began with {hex}, a {p}."),
+                    None => format!("The first packet must be CONNECT (0x10) [MQTT-3.1.0-1], but the connection began with {hex}."),
                 },
-                vec!["send CONNECT first".into()],
+                vec!["send CONNECT first and wait for CONNACK; after a reconnect the client must send CONNECT again before SUBSCRIBE or PUBLISH".into()],
             ),
             Self::ClosedBeforeData => (
-                "The socket closed before a single byte arrived (a port check or a health probe).".into(),
-                vec![],
+                "The client closed the socket before sending a single byte, which is what a port check, a load balancer health probe or a device that failed before starting does.".into(),
+                vec![
+                    "nothing to fix for a health check or port scan".into(),
+                    "for a device, check its log: it gave up before sending anything, often because its TLS setup failed locally (a missing or unreadable CA file)".into(),
+                ],
             ),
-            Self::Malformed { packet, detail, rule, bytes } => (
-                format!(
-                    "A malformed {} was refused: {detail}{}; bytes: {bytes}.",
-                    packet.as_deref().unwrap_or("packet"),
-                    rule.as_ref().map(|r| format!(" [{r}]")).unwrap_or_default()
-                ),
-                vec!["fix the client's packet encoding (compare its bytes with the rule cited)".into()],
+            Self::Malformed { packet, detail, rule, bytes } => {
+                let name = packet.as_deref().unwrap_or("packet");
+                let detail = detail.strip_prefix(&format!("{name}: ")).unwrap_or(detail);
+                let rule = match rule {
+                    Some(r) if !detail.contains(r.as_str()) => format!(" [{r}]"),
+                    _ => String::new(),
+                };
+                (
+                    format!("Lantern refused a malformed {name}: {detail}{rule}; the bytes were {bytes}."),
+                    vec!["fix the client's encoding of the field named (compare its bytes with the rule cited), or update its MQTT library".into()],
+                )
+            }
+            Self::ProtocolViolation { detail } => (
+                format!("The client broke the MQTT protocol: {detail}."),
+                vec!["make the client follow the rule named; if it is a library, update it".into()],
             ),
-            Self::ProtocolViolation { detail } => (format!("Protocol violation: {detail}."), vec![]),
             Self::SecondConnect => (
                 "A second CONNECT arrived on an open connection [MQTT-3.1.0-2]: the client did not read its CONNACK and tried again.".into(),
-                vec!["make the client read the CONNACK after CONNECT (a TLS read loop that does not drain its buffer loses it)".into()],
+                vec!["make the client read the CONNACK after CONNECT: a TLS read loop that gives up on a short read loses it (mbedTLS: keep calling mbedtls_ssl_read until the 4 CONNACK bytes arrived, checking mbedtls_ssl_get_bytes_avail before waiting on the socket)".into()],
             ),
-            Self::ConnectTimeout { waited_s, bytes } => (
+            Self::ConnectTimeout { waited_s, bytes } => {
+                let after = if tls_established(story).is_some() { " after the TLS handshake" } else { "" };
                 if *bytes == 0 {
-                    format!("No CONNECT within {waited_s:.1} s: not a single byte arrived.")
+                    (
+                        format!("No CONNECT arrived within the connect_timeout of {waited_s:.1} s: not a single byte came{after}."),
+                        vec!["make the device send CONNECT as soon as the connection is up; an MQTT client speaks first, so one waiting for the broker waits forever".into()],
+                    )
                 } else {
-                    format!("No complete CONNECT within {waited_s:.1} s: {bytes} bytes arrived.")
-                },
-                vec!["check that the device sends CONNECT right after connecting".into()],
-            ),
-            Self::Refused { code, detail } => (
-                format!("CONNECT was refused with reason code 0x{code:02X}: {detail}."),
-                vec![],
-            ),
+                    (
+                        format!("No complete CONNECT arrived within the connect_timeout of {waited_s:.1} s: {bytes} bytes came{after}, fewer than the CONNECT announced."),
+                        vec!["the device's write was cut short or its remaining length is wrong: check the return value of its socket or mbedtls_ssl_write call and the encoded length".into()],
+                    )
+                }
+            }
+            Self::Refused { code, detail } => {
+                let name = match reason_name(*code) {
+                    Some(n) => format!(" ({n})"),
+                    None => String::new(),
+                };
+                let fix = match code {
+                    0x84 => "connect with MQTT 3.1.1 (protocol level 4) or 5.0 (level 5); SIMCom: the last argument of AT+CMQTTACCQ selects the version (4 for 3.1.1)",
+                    0x85 => "send a unique, non-empty client id, or an empty one with clean session 1 so the broker assigns one",
+                    0x87 => "give the will a topic this client may publish to, or allow it in the ACL file",
+                    0x8C => "remove the Authentication Method property; this broker has no enhanced authentication",
+                    0x90 => "fix the will topic: not empty, and no '+' or '#'",
+                    _ => "change the CONNECT field the detail names",
+                };
+                (format!("CONNECT was refused with reason code 0x{code:02X}{name}: {detail}."), vec![fix.into()])
+            }
             Self::NoCredentials => (
-                "CONNECT carried no user name and no client certificate, and this listener does not allow anonymous clients.".into(),
-                vec!["give the device a user name and password, or a client certificate".into()],
+                format!("CONNECT carried no user name and the device sent no client certificate, but {listener} does not allow anonymous clients (allow_anonymous = false)."),
+                vec![
+                    "give the device a user name and password: SIMCom modems take them as the last two arguments of AT+CMQTTCONNECT, ESP-IDF as esp_mqtt_client_config_t credentials.username and credentials.authentication.password".into(),
+                    "or give it a client certificate (mtls on the listener)".into(),
+                ],
             ),
             Self::UnknownUser { username } => (
-                format!("User {username:?} is not in the tenant's password file."),
-                vec![format!("add the user with `lantern passwd FILE {username}`")],
+                format!("User name {username:?} is not in {tenant} password file."),
+                vec![
+                    "check the user name configured on the device (case, spaces, quotes)".into(),
+                    format!("or add the user: `lantern passwd FILE {username}`"),
+                ],
             ),
-            Self::BadPassword { username, password_sent } => (
+            Self::BadPassword { username, password_sent } => {
                 if *password_sent {
-                    format!("Wrong password for user {username:?}.")
+                    (
+                        format!("The password sent for user {username:?} does not match {tenant} password file."),
+                        vec![
+                            "enter the password on the device again (SIMCom: the last argument of AT+CMQTTCONNECT; ESP-IDF: credentials.authentication.password)".into(),
+                            format!("or set a new one: `lantern passwd FILE {username}`"),
+                        ],
+                    )
                 } else {
-                    format!("User {username:?} sent no password.")
-                },
-                vec!["check the password configured on the device".into()],
-            ),
+                    (
+                        format!("User {username:?} sent no password (CONNECT password flag 0), but {tenant} password file requires one."),
+                        vec!["configure the password on the device; its MQTT client was given none".into()],
+                    )
+                }
+            }
             Self::PasswordWithoutUsername => (
-                "CONNECT carried a password without a user name.".into(),
+                "CONNECT carried a password but no user name, and the password file looks passwords up by user name.".into(),
                 vec!["set the user name on the device too".into()],
             ),
             Self::CertIdentityMismatch { client_id, identity } => (
-                format!("Client id {client_id:?} does not match the client certificate identity {identity:?}."),
-                vec![format!("connect with client id {identity:?}, or issue a certificate for {client_id:?}")],
+                format!("Client id {client_id:?} does not match the client certificate's identity {identity:?}, and this tenant requires them to be equal (require_client_id_match)."),
+                vec![format!("connect with client id {identity:?}, or issue the device a certificate whose identity is {client_id:?}")],
             ),
             Self::KeepAliveExpired { keep_alive_s, idle_s, packets_after_connect } => {
                 let mut s = format!(
-                    "Keep alive expired: keep alive {keep_alive_s} s allows {:.1} s of silence, and nothing arrived for {idle_s:.1} s",
+                    "Keep alive expired: the client's keep alive of {keep_alive_s} s allows {:.1} s of silence, and nothing arrived for {idle_s:.1} s",
                     *keep_alive_s as f64 * 1.5
                 );
-                let mut fixes = vec!["send PINGREQ (or any packet) at least every keep alive interval".into()];
+                let mut fixes = vec![
+                    "send PINGREQ (or any packet) at least once per keep alive interval".into(),
+                    "on cellular, a carrier NAT that silently drops idle mappings looks the same: keep the keep alive below its idle timeout".into(),
+                ];
                 if *packets_after_connect == 0 {
-                    s.push_str("; nothing at all arrived after CONNECT although CONNACK was delivered — the client never read its CONNACK");
-                    fixes.insert(0, "make the client read the CONNACK (its read loop is not draining the TLS buffer)".into());
+                    s.push_str("; nothing at all arrived after CONNECT although CONNACK was sent, so the client most likely never read its CONNACK");
+                    fixes.insert(0, "make the client read the CONNACK: data mbedTLS has already decrypted does not wake a select() on the socket, so check mbedtls_ssl_get_bytes_avail (or call mbedtls_ssl_read) before waiting on it (W5500 and other offloaded-socket ports)".into());
                 }
                 s.push('.');
                 (s, fixes)
             }
-            Self::TakenOver => (
-                "Another connection with the same client id took over the session.".into(),
-                vec!["give every device a unique client id; two devices (or a reconnect loop) share one".into()],
+            Self::TakenOver => {
+                let id = match &story.client_id {
+                    Some(id) => format!(" {id:?}"),
+                    None => String::new(),
+                };
+                (
+                    format!("Another connection with the same client id{id} took over the session, so Lantern closed this one."),
+                    vec!["give every device a unique client id (derive it from the IMEI or MAC address); either two devices share it, or one reconnected before its old connection timed out".into()],
+                )
+            }
+            Self::ClientDisconnect { code } => {
+                let name = match reason_name(*code) {
+                    Some(n) => format!(", {n}"),
+                    None => String::new(),
+                };
+                (
+                    format!("The client disconnected with DISCONNECT (reason 0x{code:02X}{name})."),
+                    if *code >= 0x80 {
+                        vec!["the client reported an error in its DISCONNECT: check its log".into()]
+                    } else {
+                        vec![]
+                    },
+                )
+            }
+            Self::PeerClosed => {
+                let c = &story.counters;
+                let last = match &c.last_packet_in {
+                    Some(p) => format!(", the last a {p}"),
+                    None => String::new(),
+                };
+                (
+                    format!("The client closed the connection without DISCONNECT, after sending {} packets{last}.", c.packets_in),
+                    vec![
+                        "if the device meant to leave, make it send DISCONNECT first (otherwise its will, if it set one, is published)".into(),
+                        "otherwise check the device's log: a watchdog reset, a crash or the modem closing its data connection ends a session this way".into(),
+                    ],
+                )
+            }
+            Self::NetworkError { detail } => (
+                format!("The connection failed at the network level: {detail}."),
+                if detail.to_ascii_lowercase().contains("reset") {
+                    vec!["a reset comes from the device's stack restarting or from a NAT, firewall or carrier gateway on the path; on cellular, keep the keep alive below the carrier's NAT idle timeout".into()]
+                } else {
+                    vec!["check the network path between the device and the broker".into()]
+                },
             ),
-            Self::ClientDisconnect { code } => (
-                format!("The client disconnected with DISCONNECT (reason 0x{code:02X})."),
-                vec![],
-            ),
-            Self::PeerClosed => (
-                "The client closed the connection without DISCONNECT.".into(),
-                vec!["check the device's log for why it dropped the connection".into()],
-            ),
-            Self::NetworkError { detail } => (format!("The connection failed: {detail}."), vec![]),
-            Self::ServerShutdown => ("The broker shut down.".into(), vec![]),
+            Self::ServerShutdown => ("The broker shut down and closed this connection.".into(), vec![]),
             Self::HandshakeCapacity => (
-                "Too many handshakes were in progress; this one waited past the handshake timeout.".into(),
-                vec!["raise max_handshakes, or stagger device reconnects".into()],
+                format!("{} already had max_handshakes handshakes in progress, and this connection waited longer than handshake_timeout for a free slot.", capitalized(&listener)),
+                vec![
+                    "raise max_handshakes on this listener".into(),
+                    "make devices reconnect with a random backoff; a fleet reconnecting at once after an outage fills every slot".into(),
+                ],
             ),
             Self::WsWrongPath { path, expected } => (
-                format!("The WebSocket upgrade requested path {path:?}; this listener serves MQTT on {expected:?}."),
-                vec![format!("set the client's WebSocket path to {expected:?}")],
+                format!("The WebSocket upgrade requested path {path:?}; {listener} serves MQTT on {expected:?} (ws_path)."),
+                vec![
+                    format!("set the client's WebSocket path to {expected:?} (the path of its ws:// or wss:// URL)"),
+                    format!("or set ws_path = {path:?} on this listener"),
+                ],
             ),
             Self::WsNoSubprotocol => (
-                "The WebSocket upgrade offered no subprotocol; MQTT needs Sec-WebSocket-Protocol: mqtt [MQTT-6.0.0-3].".into(),
-                vec!["make the client offer the subprotocol \"mqtt\"".into()],
+                "The WebSocket upgrade offered no subprotocol, but MQTT over WebSocket requires Sec-WebSocket-Protocol: mqtt [MQTT-6.0.0-3].".into(),
+                vec!["make the client offer the subprotocol \"mqtt\" (Sec-WebSocket-Protocol: mqtt)".into()],
             ),
             Self::WsUnknownSubprotocol { offered } => (
-                format!("The WebSocket upgrade offered subprotocols {}; this listener speaks mqtt and mqttv3.1.", join(offered)),
-                vec!["make the client offer the subprotocol \"mqtt\"".into()],
+                format!("The WebSocket upgrade offered subprotocols {}; {listener} speaks \"mqtt\" and \"mqttv3.1\" [MQTT-6.0.0-3].", quoted(offered)),
+                vec!["make the client offer the subprotocol \"mqtt\" (Sec-WebSocket-Protocol: mqtt)".into()],
             ),
             Self::WsNotAnUpgrade { request } => (
-                format!("An HTTP request ({request}) arrived that is not a WebSocket upgrade."),
-                vec!["connect with a WebSocket MQTT client (ws:// or wss://)".into()],
+                format!("A plain HTTP request ({request}) arrived without Upgrade: websocket and Connection: Upgrade, and {listener} expects a WebSocket upgrade for MQTT."),
+                vec![
+                    "connect with an MQTT-over-WebSocket client (ws:// or wss://); a browser or health check here gets 426 Upgrade Required".into(),
+                    "if a proxy sits in front, make it pass the Upgrade and Connection headers".into(),
+                ],
             ),
-            Self::WsBadRequest { detail } => (format!("The WebSocket upgrade was refused: {detail}."), vec![]),
+            Self::WsBadRequest { detail } => (
+                format!("The WebSocket upgrade was refused: {detail}."),
+                vec!["make the client send a complete RFC 6455 upgrade: GET with Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Key, Sec-WebSocket-Version: 13 and Sec-WebSocket-Protocol: mqtt".into()],
+            ),
             Self::Open => ("The connection is still open.".into(), vec![]),
         }
     }
+}
+
+/// The story's ClientHello, if there was one.
+fn hello(story: &Story) -> Option<&HelloSummary> {
+    story.events.iter().find_map(|e| match &e.kind {
+        EventKind::ClientHello(h) => Some(&**h),
+        _ => None,
+    })
+}
+
+/// "listener \"mqtts\" (port 8883)", from the story, or "this listener".
+fn listener_name(story: &Story) -> String {
+    let port = story.events.iter().find_map(|e| match &e.kind {
+        EventKind::Accepted { local } => local.rsplit_once(':').map(|(_, port)| port.to_owned()),
+        _ => None,
+    });
+    match (story.listener.is_empty(), port) {
+        (true, _) => "this listener".to_owned(),
+        (false, Some(port)) if !port.is_empty() => {
+            format!("listener {:?} (port {port})", story.listener)
+        }
+        (false, _) => format!("listener {:?}", story.listener),
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A concrete served name for examples, else a placeholder.
+fn example_host(served: &[String]) -> String {
+    served
+        .iter()
+        .find(|h| !h.starts_with("*."))
+        .cloned()
+        .unwrap_or_else(|| "<broker host>".to_owned())
+}
+
+/// The negotiated version and suite, when the handshake completed.
+fn tls_established(story: &Story) -> Option<(&str, &str)> {
+    story.events.iter().find_map(|e| match &e.kind {
+        EventKind::TlsEstablished { version, suite, .. } => {
+            Some((version.as_str(), suite.as_str()))
+        }
+        _ => None,
+    })
+}
+
+/// The CN of an RFC 4514 subject, e.g. "dev-42" from "CN=dev-42,O=Acme".
+fn common_name(subject: &str) -> Option<&str> {
+    subject
+        .split(',')
+        .find_map(|rdn| rdn.trim().strip_prefix("CN="))
+}
+
+/// The signature schemes rustls signs with for a key described as lantern-pki does.
+fn signature_schemes_for(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "ECDSA P-256" => "ECDSA_NISTP256_SHA256",
+        "ECDSA P-384" => "ECDSA_NISTP384_SHA384",
+        "Ed25519" => "ED25519",
+        k if k.starts_with("RSA") => {
+            "RSA_PSS_SHA256 or RSA_PKCS1_SHA256 (or their SHA-384 and SHA-512 forms)"
+        }
+        _ => return None,
+    })
+}
+
+/// MQTT 5.0 reason code names for CONNACK and DISCONNECT (§2.4).
+fn reason_name(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0x00 => "Normal disconnection",
+        0x04 => "Disconnect with Will Message",
+        0x80 => "Unspecified error",
+        0x81 => "Malformed Packet",
+        0x82 => "Protocol Error",
+        0x83 => "Implementation specific error",
+        0x84 => "Unsupported Protocol Version",
+        0x85 => "Client Identifier not valid",
+        0x86 => "Bad User Name or Password",
+        0x87 => "Not authorized",
+        0x88 => "Server unavailable",
+        0x89 => "Server busy",
+        0x8A => "Banned",
+        0x8C => "Bad authentication method",
+        0x90 => "Topic Name invalid",
+        0x93 => "Receive Maximum exceeded",
+        0x94 => "Topic Alias invalid",
+        0x95 => "Packet too large",
+        0x96 => "Message rate too high",
+        0x97 => "Quota exceeded",
+        0x98 => "Administrative action",
+        0x99 => "Payload format invalid",
+        0x9A => "Retain not supported",
+        0x9B => "QoS not supported",
+        0x9C => "Use another server",
+        0x9D => "Server moved",
+        0x9F => "Connection rate exceeded",
+        _ => return None,
+    })
+}
+
+/// "1 day" or "40 days".
+fn days(n: i64) -> String {
+    if n == 1 {
+        "1 day".to_owned()
+    } else {
+        format!("{n} days")
+    }
+}
+
+/// The day (since the Unix epoch) the story started, when it has a start time.
+fn story_day(story: &Story) -> Option<i64> {
+    (story.started_ms > 0).then(|| i64::try_from(story.started_ms / 86_400_000).unwrap_or(i64::MAX))
+}
+
+/// Days since the Unix epoch of a date that starts "YYYY-MM-DD".
+fn parse_date(s: &str) -> Option<i64> {
+    let mut parts = s.get(..10)?.splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// "YYYY-MM-DD" of a day since the Unix epoch (Howard Hinnant's civil_from_days).
+fn date_of_day(z: i64) -> String {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
 }

@@ -7,7 +7,9 @@
 //! dependency: it is data and text.
 
 mod cause;
+pub mod hello;
 mod story;
+pub mod suites;
 
 pub use cause::{Cause, Outcome, Verdict};
-pub use story::{Counters, Event, EventKind, HelloSummary, Initiator, Story};
+pub use story::{Counters, DeviceGuess, Event, EventKind, HelloSummary, Initiator, Story};

@@ -67,8 +67,8 @@ pub enum EventKind {
         /// Up to 32 bytes in hex.
         hex: String,
     },
-    /// The TLS ClientHello.
-    ClientHello(HelloSummary),
+    /// The TLS ClientHello (boxed: it is large, and most events are small).
+    ClientHello(Box<HelloSummary>),
     /// The TLS handshake completed.
     TlsEstablished {
         /// "TLSv1.3", "TLSv1.2".
@@ -176,8 +176,25 @@ pub struct HelloSummary {
     pub signature_schemes: Vec<String>,
     /// Extension names in order.
     pub extensions: Vec<String>,
-    /// Stable fingerprint of the hello.
+    /// Stable fingerprint of the hello (JA4).
     pub fingerprint: String,
+    /// An IP address sent as SNI (not a valid server_name: connecting by IP sends this).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sni_ip: Option<String>,
+    /// The device family the hello looks like, and why ("looks like", not certainty).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub device: Option<DeviceGuess>,
+}
+
+/// What a ClientHello suggests about the device.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+pub struct DeviceGuess {
+    /// The family, e.g. "mbedTLS 2.x".
+    pub family: String,
+    /// The facts pointing there.
+    pub evidence: String,
+    /// Device-side fixes worth trying.
+    pub advice: Vec<String>,
 }
 
 /// Who did something.

@@ -503,7 +503,9 @@ fn split_suite(id: u16) -> Option<(&'static str, &'static str)> {
     if is_tls13_suite(id) || is_signaling_suite(id) {
         return None;
     }
-    suite_iana_name(id)?.strip_prefix("TLS_")?.split_once("_WITH_")
+    suite_iana_name(id)?
+        .strip_prefix("TLS_")?
+        .split_once("_WITH_")
 }
 
 /// The name of a protocol version as Lantern prints it: `TLSv1.3`, `TLSv1.2`, `TLSv1.1`,
@@ -663,10 +665,31 @@ pub fn signature_scheme_name(id: u16) -> String {
 /// RFC 8422 §5.1.1), or `0xNNNN`.
 pub fn group_name(id: u16) -> String {
     const SECT_SECP: [&str; 25] = [
-        "sect163k1", "sect163r1", "sect163r2", "sect193r1", "sect193r2", "sect233k1", "sect233r1",
-        "sect239k1", "sect283k1", "sect283r1", "sect409k1", "sect409r1", "sect571k1", "sect571r1",
-        "secp160k1", "secp160r1", "secp160r2", "secp192k1", "secp192r1", "secp224k1", "secp224r1",
-        "secp256k1", "secp256r1", "secp384r1", "secp521r1",
+        "sect163k1",
+        "sect163r1",
+        "sect163r2",
+        "sect193r1",
+        "sect193r2",
+        "sect233k1",
+        "sect233r1",
+        "sect239k1",
+        "sect283k1",
+        "sect283r1",
+        "sect409k1",
+        "sect409r1",
+        "sect571k1",
+        "sect571r1",
+        "secp160k1",
+        "secp160r1",
+        "secp160r2",
+        "secp192k1",
+        "secp192r1",
+        "secp224k1",
+        "secp224r1",
+        "secp256k1",
+        "secp256r1",
+        "secp384r1",
+        "secp521r1",
     ];
     let name = match id {
         1..=25 => SECT_SECP[usize::from(id) - 1],

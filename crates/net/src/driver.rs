@@ -72,46 +72,46 @@ pub(crate) async fn serve_connection(
                 };
                 pump.run_tcp(tcp).await;
             }
-            Transport::Ws => {
-                let Ok(_permit) =
-                    tokio::time::timeout(ctx.spec.handshake_timeout, ctx.handshakes.acquire())
-                        .await
-                else {
-                    rec.finish(Initiator::Broker, Cause::HandshakeCapacity, None);
-                    return;
-                };
-                let tenant = ctx.spec.default_tenant.clone();
-                Span::current().record("tenant", &*tenant);
-                rec.set_tenant(&tenant);
-                let upgrade =
-                    tokio::time::timeout(ctx.spec.handshake_timeout, ws::accept(tcp, &ctx.ws)).await;
-                match upgrade {
-                    Ok(Ok((stream, info))) => {
-                        rec.event(ws_event(&info, 101));
-                        drop(_permit);
-                        let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
-                            return;
-                        };
-                        pump.run_io(stream, BytesMut::new()).await;
-                    }
-                    Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
-                    Err(_) => rec.finish(
-                        Initiator::Client,
-                        Cause::WsBadRequest {
-                            detail: format!(
-                                "no complete WebSocket upgrade request within {:?}",
-                                ctx.spec.handshake_timeout
-                            ),
-                        },
-                        None,
-                    ),
-                }
-            }
-            Transport::Tls | Transport::Wss => serve_tls(ctx, tcp, stop, rec).await,
+            // The WebSocket and TLS paths are boxed: their handshake state is large, and a
+            // plain TCP connection's task must not carry room for it while it idles.
+            Transport::Ws => Box::pin(serve_ws(ctx, tcp, stop, rec)).await,
+            Transport::Tls | Transport::Wss => Box::pin(serve_tls(ctx, tcp, stop, rec)).await,
         }
     }
     .instrument(span)
     .await
+}
+
+async fn serve_ws(
+    ctx: Arc<ListenerCtx>,
+    tcp: TcpStream,
+    stop: watch::Receiver<bool>,
+    mut rec: Recorder,
+) {
+    let timeout = ctx.spec.handshake_timeout;
+    let Ok(permit) = tokio::time::timeout(timeout, ctx.handshakes.acquire()).await else {
+        rec.finish(Initiator::Broker, Cause::HandshakeCapacity, None);
+        return;
+    };
+    let tenant = ctx.spec.default_tenant.clone();
+    Span::current().record("tenant", &*tenant);
+    rec.set_tenant(&tenant);
+    match tokio::time::timeout(timeout, ws::accept(tcp, &ctx.ws)).await {
+        Ok(Ok((stream, info))) => {
+            rec.event(ws_event(&info, 101));
+            drop(permit);
+            let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else { return };
+            pump.run_io(stream, BytesMut::new()).await;
+        }
+        Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
+        Err(_) => rec.finish(
+            Initiator::Client,
+            Cause::WsBadRequest {
+                detail: format!("no complete WebSocket upgrade request within {timeout:?}"),
+            },
+            None,
+        ),
+    }
 }
 
 async fn serve_tls(
@@ -153,7 +153,7 @@ async fn serve_tls(
     if !summary.fingerprint.is_empty() {
         rec.set_hello_fingerprint(summary.fingerprint.clone());
     }
-    rec.event(EventKind::ClientHello(summary.clone()));
+    rec.event(EventKind::ClientHello(Box::new(summary.clone())));
     let (tenant, config) = match setup.choose(hello.sni.as_deref()) {
         Ok(chosen) => chosen,
         Err(refusal) => {
@@ -289,9 +289,17 @@ fn with_client_cert(
     }
 }
 
+/// A request path without its query: presigned URLs carry credentials there.
+fn without_query(path: &str) -> String {
+    match path.split_once('?') {
+        Some((path, _)) => format!("{path}?…"),
+        None => path.to_owned(),
+    }
+}
+
 fn ws_event(info: &ws::UpgradeInfo, status: u16) -> EventKind {
     EventKind::WsUpgrade {
-        path: info.path.clone(),
+        path: without_query(&info.path),
         subprotocols: info.subprotocols_offered.clone(),
         status,
     }
@@ -302,7 +310,7 @@ fn finish_ws_rejection(mut rec: Recorder, rejection: &ws::WsRejection) {
     if let Some(status) = rejection.status() {
         rec.event(EventKind::WsUpgrade {
             path: match rejection {
-                R::WrongPath { path, .. } | R::NotAnUpgrade { path, .. } => path.clone(),
+                R::WrongPath { path, .. } | R::NotAnUpgrade { path, .. } => without_query(path),
                 _ => String::new(),
             },
             subprotocols: match rejection {
@@ -314,12 +322,12 @@ fn finish_ws_rejection(mut rec: Recorder, rejection: &ws::WsRejection) {
     }
     let cause = match rejection {
         R::WrongPath { path, expected } => {
-            Cause::WsWrongPath { path: path.clone(), expected: expected.clone() }
+            Cause::WsWrongPath { path: without_query(path), expected: expected.clone() }
         }
         R::NoSubprotocol => Cause::WsNoSubprotocol,
         R::UnknownSubprotocol { offered } => Cause::WsUnknownSubprotocol { offered: offered.clone() },
         R::NotAnUpgrade { method, path, .. } => {
-            Cause::WsNotAnUpgrade { request: format!("{method} {path}") }
+            Cause::WsNotAnUpgrade { request: format!("{method} {}", without_query(path)) }
         }
         R::BadRequest { detail } if detail.contains("not HTTP") || detail.contains("MQTT") => {
             Cause::MqttOnWsPort

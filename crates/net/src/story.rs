@@ -86,7 +86,8 @@ impl Recorder {
             Some(_) => "binary",
             None => return,
         };
-        let hex = bytes.iter().take(32).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+        let shown = &bytes[..safe_prefix(bytes).min(32)];
+        let hex = hex(shown);
         self.event(EventKind::FirstBytes { looks_like: looks_like.into(), hex });
     }
 
@@ -137,10 +138,8 @@ impl Recorder {
                 allowed: false,
                 rule: rule.to_string(),
             }),
-            ConnEvent::Closed { client_id, .. } => {
-                if let Some(id) = client_id {
-                    self.story.client_id = Some(id.to_string());
-                }
+            ConnEvent::Closed { client_id: Some(id), .. } => {
+                self.story.client_id = Some(id.to_string());
             }
             _ => {}
         }
@@ -215,9 +214,7 @@ pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initi
                 packet: error.packet.map(|p| p.name().to_owned()),
                 detail: error.to_string(),
                 rule: error.rule().map(|r| r.id().to_owned()),
-                bytes: offending
-                    .map(|b| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" "))
-                    .unwrap_or_default(),
+                bytes: offending.map(|b| hex(&b[..safe_prefix(b)])).unwrap_or_default(),
             },
         ),
         CloseReason::ProtocolViolation { detail, .. } => {
@@ -251,5 +248,62 @@ pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initi
         CloseReason::TakenOver => (Broker, Cause::TakenOver),
         CloseReason::ServerShutdown => (Broker, Cause::ServerShutdown),
         _ => (Broker, Cause::ProtocolViolation { detail: reason.to_string() }),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+}
+
+/// How many of the first bytes of a packet may be shown without revealing a secret.
+///
+/// A CONNECT's payload holds the password (and v5 properties may hold authentication data), and
+/// AUTH carries authentication data: for those, only the fixed header and the start of the
+/// variable header up to the keep alive are shown — enough to see the protocol name, level and
+/// flags that malformed CONNECTs get wrong. Other packets are shown as they are.
+pub(crate) fn safe_prefix(bytes: &[u8]) -> usize {
+    match bytes.first().map(|b| b >> 4) {
+        Some(1) => {
+            // Fixed header: type byte + 1..=4 remaining-length bytes.
+            let mut at = 1;
+            while at < bytes.len().min(5) && bytes[at] & 0x80 != 0 {
+                at += 1;
+            }
+            let header = at + 1;
+            // Variable header: name length (2), name, level, flags, keep alive (2).
+            let name_len = match (bytes.get(header), bytes.get(header + 1)) {
+                (Some(&hi), Some(&lo)) => usize::from(u16::from_be_bytes([hi, lo])).min(6),
+                _ => 0,
+            };
+            (header + 2 + name_len + 4).min(bytes.len())
+        }
+        Some(15) => 2.min(bytes.len()),
+        _ => bytes.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connect_is_shown_only_up_to_its_keep_alive() {
+        // CONNECT 3.1.1, client id "d", user "bob", password "hunter2-secret".
+        let mut connect = vec![0x10, 0x00, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0xC2, 0x00, 0x3C];
+        connect.extend_from_slice(&[0x00, 0x01, b'd', 0x00, 0x03, b'b', b'o', b'b', 0x00, 0x0E]);
+        connect.extend_from_slice(b"hunter2-secret");
+        connect[1] = (connect.len() - 2) as u8;
+        let shown = &connect[..safe_prefix(&connect)];
+        assert_eq!(shown.len(), 12, "up to and including the keep alive");
+        let text = hex(shown);
+        assert!(!text.contains(&hex(b"hunter")), "{text}");
+        assert!(!String::from_utf8_lossy(shown).contains("bob"));
+    }
+
+    #[test]
+    fn other_packets_and_garbage_are_shown() {
+        assert_eq!(safe_prefix(&[0x30, 0x03, 0x00, 0x01, b'a']), 5);
+        assert_eq!(safe_prefix(b"AT+CMQTTSTART"), 13);
+        assert_eq!(safe_prefix(&[0xF0, 0x05, 1, 2, 3, 4, 5]), 2);
     }
 }

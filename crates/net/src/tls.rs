@@ -214,6 +214,8 @@ impl HelloInfo {
             signature_schemes: self.signature_schemes.clone(),
             extensions: Vec::new(),
             fingerprint: String::new(),
+            sni_ip: None,
+            device: None,
         }
     }
 }

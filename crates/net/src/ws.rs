@@ -214,10 +214,9 @@ impl WsRejection {
     fn extra_headers(&self) -> &'static str {
         match self {
             // RFC 7231 §6.5.15: a 426 response MUST carry Upgrade.
-            Self::NotAnUpgrade { .. } => "Upgrade: websocket\r\nConnection: Upgrade\r\n",
-            Self::UnsupportedVersion { .. } => {
-                "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            }
+            // (Connection carries both "upgrade" and "close": one header, no contradiction.)
+            Self::NotAnUpgrade { .. } => "Upgrade: websocket\r\n",
+            Self::UnsupportedVersion { .. } => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
             // RFC 7231 §6.5.5: a 405 response MUST carry Allow.
             Self::WrongMethod { .. } => "Allow: GET\r\n",
             _ => "",
@@ -232,7 +231,7 @@ impl fmt::Display for WsRejection {
                 f,
                 "{method} {path} is a plain HTTP request, not a WebSocket upgrade \
                  (no `Upgrade: websocket` with `Connection: Upgrade`); \
-                 this listener serves MQTT over WebSocket only"
+                 this port expects a WebSocket upgrade for MQTT"
             ),
             Self::WrongMethod { method } => write!(
                 f,
@@ -892,12 +891,13 @@ where
         "HTTP/1.1 {status} {}\r\n\
          Content-Type: text/plain; charset=utf-8\r\n\
          Content-Length: {}\r\n\
-         Connection: close\r\n\
+         Connection: {}\r\n\
          {}\
          \r\n\
          {body}",
         reason_phrase(status),
         body.len(),
+        if status == 426 { "upgrade, close" } else { "close" },
         rejection.extra_headers(),
     );
     // Best effort: a client that is already gone cannot be told, but the caller still is.

@@ -21,6 +21,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod tls;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -303,6 +305,8 @@ impl Broker {
         let dir = scratch_dir("lantern");
         let log = dir.join("broker.log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lantern"));
+        // Each broker's default data directory (story log, development PKI) is its own.
+        cmd.current_dir(&dir);
         cmd.arg("serve");
         let mut expected_listeners = 1;
         match &opts.config_toml {
