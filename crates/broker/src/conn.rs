@@ -384,7 +384,9 @@ impl Connection {
             Packet::Disconnect(disconnect) => {
                 let result = open.on_disconnect(&disconnect);
                 if result.is_ok() {
-                    let reason = CloseReason::ClientDisconnect { reason: disconnect.reason };
+                    let reason = CloseReason::ClientDisconnect {
+                        reason: disconnect.reason,
+                    };
                     self.close(now, reason, None);
                     return;
                 }
@@ -744,7 +746,9 @@ impl Connection {
                     }) {
                         disconnect.properties.reason_string = None;
                     }
-                    self.events.push(ConnEvent::DisconnectSent { reason: disconnect.reason });
+                    self.events.push(ConnEvent::DisconnectSent {
+                        reason: disconnect.reason,
+                    });
                     encode(&Packet::Disconnect(disconnect), open.version, &mut self.out);
                 }
                 let will = match &reason {
@@ -1214,7 +1218,10 @@ impl Open {
 /// which has no properties.
 fn v5_reason_string(version: ProtocolVersion, text: &str) -> ConnAckProperties {
     ConnAckProperties {
-        reason_string: version.is_v5().then(|| MqttString::copy_from_str(text).ok()).flatten(),
+        reason_string: version
+            .is_v5()
+            .then(|| MqttString::copy_from_str(text).ok())
+            .flatten(),
         ..ConnAckProperties::default()
     }
 }

@@ -305,7 +305,9 @@ impl Config {
                 if let Some(suites) = &l.cipher_suites {
                     let tls13 = |s: &String| {
                         let s = s.to_ascii_uppercase();
-                        s.starts_with("TLS_AES_") || s.starts_with("TLS_CHACHA20_") || s.starts_with("TLS13_")
+                        s.starts_with("TLS_AES_")
+                            || s.starts_with("TLS_CHACHA20_")
+                            || s.starts_with("TLS13_")
                     };
                     if !suites.iter().any(tls13) {
                         if min_version == MinVersion::Tls13 {

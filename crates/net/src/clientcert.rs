@@ -80,7 +80,8 @@ impl ClientCertVerifier for RecordingVerifier {
             };
             SEEN.with(|slot| *slot.borrow_mut() = Some(seen));
         }
-        self.inner.verify_client_cert(end_entity, intermediates, now)
+        self.inner
+            .verify_client_cert(end_entity, intermediates, now)
     }
 
     fn verify_tls12_signature(

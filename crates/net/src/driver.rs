@@ -100,7 +100,9 @@ async fn serve_ws(
         Ok(Ok((stream, info))) => {
             rec.event(ws_event(&info, 101));
             drop(permit);
-            let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else { return };
+            let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
+                return;
+            };
             pump.run_io(stream, BytesMut::new()).await;
         }
         Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
@@ -159,7 +161,9 @@ async fn serve_tls(
         Err(refusal) => {
             tls::send_unrecognized_name(&tcp).await;
             let cause = match refusal {
-                tls::SniRefusal::Missing => Cause::NoSni { served: setup.served_names() },
+                tls::SniRefusal::Missing => Cause::NoSni {
+                    served: setup.served_names(),
+                },
                 tls::SniRefusal::Unknown { name, served } => Cause::SniUnknown { name, served },
             };
             rec.finish(Initiator::Broker, cause, None);
@@ -178,19 +182,27 @@ async fn serve_tls(
         Ok((Err(error), seen)) => {
             let (by, mut cause) = classify_handshake(&error, &summary, &setup, &tenant);
             with_client_cert(&mut cause, seen, setup.trusted_client_cas(&tenant));
-            rec.event(EventKind::TlsFailed { error: error.to_string(), by });
+            rec.event(EventKind::TlsFailed {
+                error: error.to_string(),
+                by,
+            });
             rec.finish(by, cause, None);
             return;
         }
         Err(_) => {
-            let cause = Cause::HandshakeTimeout { timeout_s: timeout.as_secs_f64(), bytes: raw.len() as u64 };
+            let cause = Cause::HandshakeTimeout {
+                timeout_s: timeout.as_secs_f64(),
+                bytes: raw.len() as u64,
+            };
             rec.finish(Initiator::Client, cause, None);
             return;
         }
     };
     drop(permit);
 
-    let Some((_, _, identity_source)) = ctx.tenant(&tenant) else { return };
+    let Some((_, _, identity_source)) = ctx.tenant(&tenant) else {
+        return;
+    };
     let cert = client_cert_identity(&stream, *identity_source);
     {
         let (_, conn) = stream.get_ref();
@@ -199,11 +211,16 @@ async fn serve_tls(
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
             other => format!("{other:?}"),
         };
-        let suite =
-            conn.negotiated_cipher_suite().map(|s| tls::suite_name(s.suite())).unwrap_or_default();
-        let leaf = conn.peer_certificates().and_then(|c| c.first()).and_then(|der| {
-            lantern_pki::describe_der(der.as_ref(), std::time::SystemTime::now()).ok()
-        });
+        let suite = conn
+            .negotiated_cipher_suite()
+            .map(|s| tls::suite_name(s.suite()))
+            .unwrap_or_default();
+        let leaf = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(|der| {
+                lantern_pki::describe_der(der.as_ref(), std::time::SystemTime::now()).ok()
+            });
         rec.event(EventKind::TlsEstablished {
             version,
             suite,
@@ -219,10 +236,15 @@ async fn serve_tls(
     let mut first = BytesMut::with_capacity(READ_CHUNK);
     let connect_timeout = ctx
         .tenant(&tenant)
-        .map_or(Duration::from_secs(10), |(broker, _, _)| broker.config().connect_timeout);
+        .map_or(Duration::from_secs(10), |(broker, _, _)| {
+            broker.config().connect_timeout
+        });
     match tokio::time::timeout(connect_timeout, stream.read_buf(&mut first)).await {
         Err(_) => {
-            let cause = Cause::ConnectTimeout { waited_s: connect_timeout.as_secs_f64(), bytes: 0 };
+            let cause = Cause::ConnectTimeout {
+                waited_s: connect_timeout.as_secs_f64(),
+                bytes: 0,
+            };
             rec.finish(Initiator::Client, cause, None);
             return;
         }
@@ -232,7 +254,10 @@ async fn serve_tls(
         }
         Ok(Err(error)) => {
             let (by, cause) = classify_handshake(&error, &summary, &setup, &tenant);
-            rec.event(EventKind::TlsFailed { error: error.to_string(), by });
+            rec.event(EventKind::TlsFailed {
+                error: error.to_string(),
+                by,
+            });
             rec.finish(by, cause, None);
             return;
         }
@@ -248,18 +273,24 @@ async fn serve_tls(
         match upgrade {
             Ok(Ok((ws, info))) => {
                 rec.event(ws_event(&info, 101));
-                let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop, rec) else { return };
+                let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop, rec) else {
+                    return;
+                };
                 pump.run_io(ws, BytesMut::new()).await;
             }
             Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
             Err(_) => rec.finish(
                 Initiator::Client,
-                Cause::WsBadRequest { detail: "no complete WebSocket upgrade request".into() },
+                Cause::WsBadRequest {
+                    detail: "no complete WebSocket upgrade request".into(),
+                },
                 None,
             ),
         }
     } else {
-        let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop, rec) else { return };
+        let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop, rec) else {
+            return;
+        };
         pump.run_io(stream, first).await;
     }
 }
@@ -280,7 +311,10 @@ fn with_client_cert(
             *subject = seen.subject;
             *not_after = seen.not_after;
         }
-        Cause::ClientCertNotYetValid { subject, not_before } => {
+        Cause::ClientCertNotYetValid {
+            subject,
+            not_before,
+        } => {
             *subject = seen.subject;
             *not_before = seen.not_before;
         }
@@ -321,19 +355,26 @@ fn finish_ws_rejection(mut rec: Recorder, rejection: &ws::WsRejection) {
         });
     }
     let cause = match rejection {
-        R::WrongPath { path, expected } => {
-            Cause::WsWrongPath { path: without_query(path), expected: expected.clone() }
-        }
+        R::WrongPath { path, expected } => Cause::WsWrongPath {
+            path: without_query(path),
+            expected: expected.clone(),
+        },
         R::NoSubprotocol => Cause::WsNoSubprotocol,
-        R::UnknownSubprotocol { offered } => Cause::WsUnknownSubprotocol { offered: offered.clone() },
-        R::NotAnUpgrade { method, path, .. } => {
-            Cause::WsNotAnUpgrade { request: format!("{method} {}", without_query(path)) }
-        }
+        R::UnknownSubprotocol { offered } => Cause::WsUnknownSubprotocol {
+            offered: offered.clone(),
+        },
+        R::NotAnUpgrade { method, path, .. } => Cause::WsNotAnUpgrade {
+            request: format!("{method} {}", without_query(path)),
+        },
         R::BadRequest { detail } if detail.contains("not HTTP") || detail.contains("MQTT") => {
             Cause::MqttOnWsPort
         }
-        R::Io(e) => Cause::NetworkError { detail: e.to_string() },
-        other => Cause::WsBadRequest { detail: other.to_string() },
+        R::Io(e) => Cause::NetworkError {
+            detail: e.to_string(),
+        },
+        other => Cause::WsBadRequest {
+            detail: other.to_string(),
+        },
     };
     rec.finish(Initiator::Client, cause, None);
 }
@@ -348,17 +389,36 @@ fn classify_not_tls(raw: &[u8], error: &HelloError) -> (Initiator, Cause) {
     }
     match error {
         HelloError::Closed { bytes: 0 } => (Initiator::Client, Cause::ClosedBeforeData),
-        HelloError::Rustls(e) if format!("{e:?}").contains("ServerName") => {
-            (Initiator::Client, Cause::SniMalformed { detail: e.to_string() })
-        }
-        HelloError::Io(e) => (Initiator::Network, Cause::NetworkError { detail: e.to_string() }),
+        HelloError::Rustls(e) if format!("{e:?}").contains("ServerName") => (
+            Initiator::Client,
+            Cause::SniMalformed {
+                detail: e.to_string(),
+            },
+        ),
+        HelloError::Io(e) => (
+            Initiator::Network,
+            Cause::NetworkError {
+                detail: e.to_string(),
+            },
+        ),
         _ => {
-            let printable = raw.iter().take(64).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+            let printable = raw
+                .iter()
+                .take(64)
+                .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
             if printable && !raw.is_empty() {
-                let text = String::from_utf8_lossy(&raw[..raw.len().min(120)]).trim_end().to_owned();
+                let text = String::from_utf8_lossy(&raw[..raw.len().min(120)])
+                    .trim_end()
+                    .to_owned();
                 (Initiator::Client, Cause::TextInsteadOfPacket { text })
             } else {
-                (Initiator::Client, Cause::HandshakeFailed { detail: error.to_string(), by_client: true })
+                (
+                    Initiator::Client,
+                    Cause::HandshakeFailed {
+                        detail: error.to_string(),
+                        by_client: true,
+                    },
+                )
             }
         }
     }
@@ -387,7 +447,12 @@ fn classify_handshake(
                 },
             );
         }
-        return (Initiator::Network, Cause::NetworkError { detail: error.to_string() });
+        return (
+            Initiator::Network,
+            Cause::NetworkError {
+                detail: error.to_string(),
+            },
+        );
     };
     let facts = || setup.cert_facts(tenant).cloned().unwrap_or_default();
     let rejected = |alert: &str, clock: bool| {
@@ -406,10 +471,12 @@ fn classify_handshake(
         E::AlertReceived(A::CertificateExpired) => rejected("alert certificate_expired", true),
         // A client offering only static-RSA suites offers no ECDHE group either: rustls stops
         // at the key exchange, but the missing suite is what the device must change.
-        E::PeerIncompatible(P::NoCipherSuitesInCommon | P::NoKxGroupsInCommon) => Cause::NoSharedCipher {
-            offered: hello.cipher_suites.clone(),
-            accepted: setup.accepted_suites().to_vec(),
-        },
+        E::PeerIncompatible(P::NoCipherSuitesInCommon | P::NoKxGroupsInCommon) => {
+            Cause::NoSharedCipher {
+                offered: hello.cipher_suites.clone(),
+                accepted: setup.accepted_suites().to_vec(),
+            }
+        }
         E::PeerIncompatible(
             P::Tls12NotOfferedOrEnabled
             | P::Tls12NotOffered
@@ -426,18 +493,28 @@ fn classify_handshake(
         E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => Cause::ClientCertExpired {
             subject: String::new(),
             not_after: match tls_error {
-                E::InvalidCertificate(C::ExpiredContext { not_after, .. }) => format!("{not_after:?}"),
+                E::InvalidCertificate(C::ExpiredContext { not_after, .. }) => {
+                    format!("{not_after:?}")
+                }
                 _ => String::new(),
             },
         },
         E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
-            Cause::ClientCertNotYetValid { subject: String::new(), not_before: String::new() }
+            Cause::ClientCertNotYetValid {
+                subject: String::new(),
+                not_before: String::new(),
+            }
         }
-        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
-            Cause::ClientCertUntrusted { issuer: String::new(), trusted: Vec::new() }
-        }
-        E::InvalidCertificate(C::Revoked) => Cause::ClientCertRevoked { subject: String::new() },
-        E::InvalidCertificate(other) => Cause::ClientCertInvalid { detail: format!("{other:?}") },
+        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => Cause::ClientCertUntrusted {
+            issuer: String::new(),
+            trusted: Vec::new(),
+        },
+        E::InvalidCertificate(C::Revoked) => Cause::ClientCertRevoked {
+            subject: String::new(),
+        },
+        E::InvalidCertificate(other) => Cause::ClientCertInvalid {
+            detail: format!("{other:?}"),
+        },
         E::PeerMisbehaved(rustls::PeerMisbehaved::TooManyRenegotiationRequests) => {
             Cause::RenegotiationRefused
         }
@@ -445,7 +522,10 @@ fn classify_handshake(
             detail: format!("the client sent the alert {alert:?}"),
             by_client: true,
         },
-        other => Cause::HandshakeFailed { detail: other.to_string(), by_client: false },
+        other => Cause::HandshakeFailed {
+            detail: other.to_string(),
+            by_client: false,
+        },
     };
     let by = match tls_error {
         E::AlertReceived(_) => Initiator::Client,
@@ -674,7 +754,12 @@ impl Pump {
         let Some(rec) = self.rec.take() else { return };
         let (by, cause) = match &self.closed {
             Some(reason) => cause_of(reason, self.conn.offending_bytes()),
-            None => (Initiator::Network, Cause::NetworkError { detail: "closed".into() }),
+            None => (
+                Initiator::Network,
+                Cause::NetworkError {
+                    detail: "closed".into(),
+                },
+            ),
         };
         rec.finish(by, cause, Some(self.conn.stats()));
     }

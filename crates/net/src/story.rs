@@ -49,7 +49,9 @@ impl Recorder {
             bytes_in: 0,
             bytes_out: 0,
         };
-        rec.event(EventKind::Accepted { local: local.map(|a| a.to_string()).unwrap_or_default() });
+        rec.event(EventKind::Accepted {
+            local: local.map(|a| a.to_string()).unwrap_or_default(),
+        });
         rec
     }
 
@@ -73,7 +75,10 @@ impl Recorder {
 
     /// Whether the first bytes were recorded already.
     pub(crate) fn has_first_bytes(&self) -> bool {
-        self.story.events.iter().any(|e| matches!(e.kind, EventKind::FirstBytes { .. }))
+        self.story
+            .events
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::FirstBytes { .. }))
     }
 
     /// Records the first bytes of a stream and what they look like.
@@ -82,13 +87,23 @@ impl Recorder {
             Some(0x16) => "tls_client_hello",
             Some(0x10) => "mqtt_connect",
             Some(_) if bytes.starts_with(b"GET ") || bytes.starts_with(b"POST ") => "http",
-            Some(_) if bytes.iter().take(32).all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) => "text",
+            Some(_)
+                if bytes
+                    .iter()
+                    .take(32)
+                    .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+            {
+                "text"
+            }
             Some(_) => "binary",
             None => return,
         };
         let shown = &bytes[..safe_prefix(bytes).min(32)];
         let hex = hex(shown);
-        self.event(EventKind::FirstBytes { looks_like: looks_like.into(), hex });
+        self.event(EventKind::FirstBytes {
+            looks_like: looks_like.into(),
+            hex,
+        });
     }
 
     /// Turns a broker connection event into story events.
@@ -115,30 +130,50 @@ impl Recorder {
                     password_present: *password_present,
                 });
             }
-            ConnEvent::ConnAckSent { reason, session_present } => {
+            ConnEvent::ConnAckSent {
+                reason,
+                session_present,
+            } => {
                 self.event(EventKind::ConnAck {
                     code: reason.to_u8(),
                     session_present: *session_present,
                 });
             }
             ConnEvent::DisconnectSent { reason } => {
-                self.event(EventKind::Disconnect { code: reason.to_u8(), by: Initiator::Broker });
+                self.event(EventKind::Disconnect {
+                    code: reason.to_u8(),
+                    by: Initiator::Broker,
+                });
             }
-            ConnEvent::Connected { client_id, username, .. } => {
+            ConnEvent::Connected {
+                client_id,
+                username,
+                ..
+            } => {
                 self.story.client_id = Some(client_id.to_string());
                 let detail = match username {
                     Some(u) => format!("as user {u:?}"),
                     None => "anonymous".to_owned(),
                 };
-                self.event(EventKind::Auth { allowed: true, detail });
+                self.event(EventKind::Auth {
+                    allowed: true,
+                    detail,
+                });
             }
-            ConnEvent::Denied { access, topic, rule } => self.event(EventKind::Acl {
+            ConnEvent::Denied {
+                access,
+                topic,
+                rule,
+            } => self.event(EventKind::Acl {
                 access: access.as_str().into(),
                 topic: topic.to_string(),
                 allowed: false,
                 rule: rule.to_string(),
             }),
-            ConnEvent::Closed { client_id: Some(id), .. } => {
+            ConnEvent::Closed {
+                client_id: Some(id),
+                ..
+            } => {
                 self.story.client_id = Some(id.to_string());
             }
             _ => {}
@@ -148,7 +183,8 @@ impl Recorder {
     /// Ends the story: fills the counters, explains the cause, logs one line, hands it on.
     pub(crate) fn finish(mut self, by: Initiator, cause: Cause, stats: Option<ConnStats>) {
         self.event(EventKind::Closed { by });
-        self.story.duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.story.duration_ms =
+            u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.story.closed_by = by;
         self.story.counters.bytes_in = self.bytes_in;
         self.story.counters.bytes_out = self.bytes_out;
@@ -165,7 +201,10 @@ impl Recorder {
             lantern_diag::Outcome::Failed => "failed",
         };
         // One line per finished connection; the span carries peer, listener, tenant, client id.
-        info!(cause = verdict.cause.as_str(), outcome, "{}", verdict.sentence);
+        info!(
+            cause = verdict.cause.as_str(),
+            outcome, "{}", verdict.sentence
+        );
         if let Some(sink) = &self.sink {
             sink(self.story);
         }
@@ -176,12 +215,24 @@ impl Recorder {
 pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initiator, Cause) {
     use Initiator::{Broker, Client, Network};
     match reason {
-        CloseReason::ClientDisconnect { reason } => {
-            (Client, Cause::ClientDisconnect { code: reason.to_u8() })
-        }
+        CloseReason::ClientDisconnect { reason } => (
+            Client,
+            Cause::ClientDisconnect {
+                code: reason.to_u8(),
+            },
+        ),
         CloseReason::PeerClosed => (Client, Cause::PeerClosed),
-        CloseReason::NetworkError(detail) => (Network, Cause::NetworkError { detail: detail.clone() }),
-        CloseReason::KeepAliveTimeout { keep_alive, idle, packets_after_connect } => (
+        CloseReason::NetworkError(detail) => (
+            Network,
+            Cause::NetworkError {
+                detail: detail.clone(),
+            },
+        ),
+        CloseReason::KeepAliveTimeout {
+            keep_alive,
+            idle,
+            packets_after_connect,
+        } => (
             Broker,
             Cause::KeepAliveExpired {
                 keep_alive_s: keep_alive.as_secs(),
@@ -189,23 +240,32 @@ pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initi
                 packets_after_connect: *packets_after_connect,
             },
         ),
-        CloseReason::ConnectTimeout { waited, bytes_received } => (
+        CloseReason::ConnectTimeout {
+            waited,
+            bytes_received,
+        } => (
             Broker,
-            Cause::ConnectTimeout { waited_s: waited.as_secs_f64(), bytes: *bytes_received },
+            Cause::ConnectTimeout {
+                waited_s: waited.as_secs_f64(),
+                bytes: *bytes_received,
+            },
         ),
         CloseReason::NotMqtt(foreign) => (
             Broker,
             match foreign {
                 Foreign::TlsClientHello => Cause::TlsOnPlainPort,
-                Foreign::Http { request_line } => {
-                    Cause::HttpOnMqttPort { request_line: request_line.clone() }
-                }
+                Foreign::Http { request_line } => Cause::HttpOnMqttPort {
+                    request_line: request_line.clone(),
+                },
                 Foreign::Text { text } => Cause::TextInsteadOfPacket { text: text.clone() },
                 Foreign::Binary { hex, packet } => Cause::NotAConnect {
                     hex: hex.clone(),
                     packet: packet.map(str::to_owned),
                 },
-                _ => Cause::NotAConnect { hex: String::new(), packet: None },
+                _ => Cause::NotAConnect {
+                    hex: String::new(),
+                    packet: None,
+                },
             },
         ),
         CloseReason::Malformed(error) => (
@@ -214,45 +274,67 @@ pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initi
                 packet: error.packet.map(|p| p.name().to_owned()),
                 detail: error.to_string(),
                 rule: error.rule().map(|r| r.id().to_owned()),
-                bytes: offending.map(|b| hex(&b[..safe_prefix(b)])).unwrap_or_default(),
+                bytes: offending
+                    .map(|b| hex(&b[..safe_prefix(b)]))
+                    .unwrap_or_default(),
             },
         ),
-        CloseReason::ProtocolViolation { detail, .. } => {
-            (Broker, Cause::ProtocolViolation { detail: detail.clone() })
-        }
+        CloseReason::ProtocolViolation { detail, .. } => (
+            Broker,
+            Cause::ProtocolViolation {
+                detail: detail.clone(),
+            },
+        ),
         CloseReason::SecondConnect => (Broker, Cause::SecondConnect),
-        CloseReason::Refused { reason, detail } => {
-            (Broker, Cause::Refused { code: reason.to_u8(), detail: detail.clone() })
-        }
+        CloseReason::Refused { reason, detail } => (
+            Broker,
+            Cause::Refused {
+                code: reason.to_u8(),
+                detail: detail.clone(),
+            },
+        ),
         CloseReason::NotAuthenticated(failure) => (
             Broker,
             match failure {
                 AuthFailure::NoCredentials => Cause::NoCredentials,
                 AuthFailure::PasswordWithoutUsername => Cause::PasswordWithoutUsername,
-                AuthFailure::UnknownUser { username } => {
-                    Cause::UnknownUser { username: username.clone() }
-                }
-                AuthFailure::WrongPassword { username, password_sent } => Cause::BadPassword {
+                AuthFailure::UnknownUser { username } => Cause::UnknownUser {
+                    username: username.clone(),
+                },
+                AuthFailure::WrongPassword {
+                    username,
+                    password_sent,
+                } => Cause::BadPassword {
                     username: username.clone(),
                     password_sent: *password_sent,
                 },
-                AuthFailure::CertIdentityMismatch { client_id, identity } => {
-                    Cause::CertIdentityMismatch {
-                        client_id: client_id.clone(),
-                        identity: identity.clone(),
-                    }
-                }
+                AuthFailure::CertIdentityMismatch {
+                    client_id,
+                    identity,
+                } => Cause::CertIdentityMismatch {
+                    client_id: client_id.clone(),
+                    identity: identity.clone(),
+                },
                 _ => Cause::NoCredentials,
             },
         ),
         CloseReason::TakenOver => (Broker, Cause::TakenOver),
         CloseReason::ServerShutdown => (Broker, Cause::ServerShutdown),
-        _ => (Broker, Cause::ProtocolViolation { detail: reason.to_string() }),
+        _ => (
+            Broker,
+            Cause::ProtocolViolation {
+                detail: reason.to_string(),
+            },
+        ),
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// How many of the first bytes of a packet may be shown without revealing a secret.
@@ -289,7 +371,9 @@ mod tests {
     #[test]
     fn a_connect_is_shown_only_up_to_its_keep_alive() {
         // CONNECT 3.1.1, client id "d", user "bob", password "hunter2-secret".
-        let mut connect = vec![0x10, 0x00, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0xC2, 0x00, 0x3C];
+        let mut connect = vec![
+            0x10, 0x00, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0xC2, 0x00, 0x3C,
+        ];
         connect.extend_from_slice(&[0x00, 0x01, b'd', 0x00, 0x03, b'b', b'o', b'b', 0x00, 0x0E]);
         connect.extend_from_slice(b"hunter2-secret");
         connect[1] = (connect.len() - 2) as u8;

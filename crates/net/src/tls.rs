@@ -279,8 +279,12 @@ pub struct CertFacts {
 
 fn cert_facts(chain: &[CertificateDer<'static>]) -> CertFacts {
     let now = std::time::SystemTime::now();
-    let leaf = chain.first().and_then(|c| lantern_pki::describe_der(c.as_ref(), now).ok());
-    let last = chain.last().and_then(|c| lantern_pki::describe_der(c.as_ref(), now).ok());
+    let leaf = chain
+        .first()
+        .and_then(|c| lantern_pki::describe_der(c.as_ref(), now).ok());
+    let last = chain
+        .last()
+        .and_then(|c| lantern_pki::describe_der(c.as_ref(), now).ok());
     CertFacts {
         root: last.as_ref().map(|c| c.subject.clone()).unwrap_or_default(),
         root_issuer: last.as_ref().map(|c| c.issuer.clone()).unwrap_or_default(),
@@ -353,7 +357,9 @@ impl TlsSetup {
                 let ca_certs = load_certs(ca_path)?;
                 let names: Vec<String> = ca_certs
                     .iter()
-                    .filter_map(|c| lantern_pki::describe_der(c.as_ref(), std::time::SystemTime::now()).ok())
+                    .filter_map(|c| {
+                        lantern_pki::describe_der(c.as_ref(), std::time::SystemTime::now()).ok()
+                    })
                     .map(|c| c.subject)
                     .collect();
                 trusted.insert(tenant.name.clone(), names);
@@ -381,7 +387,8 @@ impl TlsSetup {
                     tenant: tenant.name.clone(),
                     detail: e.to_string(),
                 })?;
-                builder.with_client_cert_verifier(crate::clientcert::RecordingVerifier::wrap(verifier))
+                builder
+                    .with_client_cert_verifier(crate::clientcert::RecordingVerifier::wrap(verifier))
             };
             let mut config = builder.with_single_cert(chain, key).map_err(rustls_err)?;
             config.ignore_client_order = false;
@@ -390,7 +397,11 @@ impl TlsSetup {
                 hosts.push((host.clone(), tenant.name.clone()));
             }
         }
-        let accepted_suites = provider.cipher_suites.iter().map(|s| suite_name(s.suite())).collect();
+        let accepted_suites = provider
+            .cipher_suites
+            .iter()
+            .map(|s| suite_name(s.suite()))
+            .collect();
         let accepted_versions = versions
             .iter()
             .map(|v| match v.version {
@@ -453,7 +464,10 @@ impl TlsSetup {
 
     /// Subjects of the CAs a tenant trusts for client certificates.
     pub fn trusted_client_cas(&self, tenant: &str) -> Vec<String> {
-        self.trusted_client_cas.get(tenant).cloned().unwrap_or_default()
+        self.trusted_client_cas
+            .get(tenant)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Suites accepted, by IANA name.
@@ -468,7 +482,10 @@ impl TlsSetup {
 
     /// Host names served (for explanations).
     pub fn served_names(&self) -> Vec<String> {
-        self.hosts.iter().map(|(p, _)| p.as_str().to_owned()).collect()
+        self.hosts
+            .iter()
+            .map(|(p, _)| p.as_str().to_owned())
+            .collect()
     }
 
     /// Whether client certificates are requested.

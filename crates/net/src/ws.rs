@@ -216,7 +216,9 @@ impl WsRejection {
             // RFC 7231 §6.5.15: a 426 response MUST carry Upgrade.
             // (Connection carries both "upgrade" and "close": one header, no contradiction.)
             Self::NotAnUpgrade { .. } => "Upgrade: websocket\r\n",
-            Self::UnsupportedVersion { .. } => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+            Self::UnsupportedVersion { .. } => {
+                "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+            }
             // RFC 7231 §6.5.5: a 405 response MUST carry Allow.
             Self::WrongMethod { .. } => "Allow: GET\r\n",
             _ => "",
@@ -897,7 +899,11 @@ where
          {body}",
         reason_phrase(status),
         body.len(),
-        if status == 426 { "upgrade, close" } else { "close" },
+        if status == 426 {
+            "upgrade, close"
+        } else {
+            "close"
+        },
         rejection.extra_headers(),
     );
     // Best effort: a client that is already gone cannot be told, but the caller still is.

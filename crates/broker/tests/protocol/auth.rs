@@ -29,12 +29,18 @@ struct OnlyA;
 impl Acl for OnlyA {
     fn check(&self, subject: &AclSubject<'_>, _access: Access, topic: &str) -> AclDecision {
         let allowed = subject.username == Some("alice") && topic.starts_with("a/");
-        AclDecision { allowed, rule: "test: alice on a/#".into() }
+        AclDecision {
+            allowed,
+            rule: "test: alice on a/#".into(),
+        }
     }
     fn check_subscribe(&self, subject: &AclSubject<'_>, filter: &str) -> AclDecision {
         let allowed = subject.username == Some("alice")
             && (filter.starts_with("a/") || filter == "#" || filter == "+/#");
-        AclDecision { allowed, rule: "test: alice on a/#".into() }
+        AclDecision {
+            allowed,
+            rule: "test: alice on a/#".into(),
+        }
     }
 }
 
@@ -66,13 +72,19 @@ fn connack(client: &mut Client, now: Instant) -> lantern_codec::ConnAck {
 fn wrong_password_and_unknown_user_are_one_code_on_the_wire(version: ProtocolVersion) {
     let broker = broker();
     let t0 = Instant::now();
-    for (user, id) in [("alice", "auth.bad_password"), ("mallory", "auth.unknown_user")] {
+    for (user, id) in [
+        ("alice", "auth.bad_password"),
+        ("mallory", "auth.unknown_user"),
+    ] {
         let mut c = Client::open_with(&broker, version, t0, policy(), None);
         c.send(t0, Packet::Connect(login(version, user, "guess")));
         let ack = connack(&mut c, t0);
         assert_eq!(ack.reason, ReasonCode::BadUserNameOrPassword);
         if version.is_v5() {
-            let text = ack.properties.reason_string.expect("v5 gets a reason string");
+            let text = ack
+                .properties
+                .reason_string
+                .expect("v5 gets a reason string");
             assert_eq!(text.as_str(), "bad user name or password");
             assert!(!text.as_str().contains(user));
         } else {
@@ -80,7 +92,10 @@ fn wrong_password_and_unknown_user_are_one_code_on_the_wire(version: ProtocolVer
         }
         let reason = c.expect_closed();
         assert_eq!(reason.id(), id);
-        assert!(!reason.to_string().contains("guess"), "the password must never appear");
+        assert!(
+            !reason.to_string().contains("guess"),
+            "the password must never appear"
+        );
     }
     assert_eq!(broker.session_count(), 0);
 }
@@ -104,20 +119,34 @@ fn acl_denied_publish_and_subscribe(version: ProtocolVersion) {
     // Subscribing outside a/# is refused in SUBACK: 0x87 (v5) / 0x80 (3.1.1).
     let sub = lantern_codec::Subscribe {
         packet_id: pid(1),
-        filters: vec![(mstr("b/1"), opts(QoS::AtLeastOnce)), (mstr("#"), opts(QoS::AtLeastOnce))],
+        filters: vec![
+            (mstr("b/1"), opts(QoS::AtLeastOnce)),
+            (mstr("#"), opts(QoS::AtLeastOnce)),
+        ],
         properties: Default::default(),
     };
     alice.send(t0, Packet::Subscribe(sub));
-    let Packet::SubAck(suback) = alice.recv_one(t0) else { panic!("expected SUBACK") };
+    let Packet::SubAck(suback) = alice.recv_one(t0) else {
+        panic!("expected SUBACK")
+    };
     // 3.1.1 has one failure code, 0x80, which decodes as Unspecified error.
-    let refused =
-        if version.is_v5() { ReasonCode::NotAuthorized } else { ReasonCode::UnspecifiedError };
+    let refused = if version.is_v5() {
+        ReasonCode::NotAuthorized
+    } else {
+        ReasonCode::UnspecifiedError
+    };
     assert_eq!(suback.reasons, vec![refused, ReasonCode::GrantedQoS1]);
 
     // A denied publish: v5 PUBACK 0x87; 3.1.1 acknowledged normally, and dropped either way.
     let acks = alice.publish(t0, publish("b/1", "no", QoS::AtLeastOnce, 7));
-    let Some(Packet::PubAck(ack)) = acks.first() else { panic!("expected PUBACK, got {acks:?}") };
-    let expected = if version.is_v5() { ReasonCode::NotAuthorized } else { ReasonCode::Success };
+    let Some(Packet::PubAck(ack)) = acks.first() else {
+        panic!("expected PUBACK, got {acks:?}")
+    };
+    let expected = if version.is_v5() {
+        ReasonCode::NotAuthorized
+    } else {
+        ReasonCode::Success
+    };
     assert_eq!(ack.reason, expected);
     assert!(alice.events().iter().any(|e| matches!(
         e,
@@ -159,16 +188,25 @@ fn certificate_identity_must_match_client_id(version: ProtocolVersion) {
         allow_anonymous: false,
         passwords: None,
         acl: None,
-        cert_identity: CertIdentityUse { as_username: true, require_client_id_match: true },
+        cert_identity: CertIdentityUse {
+            as_username: true,
+            require_client_id_match: true,
+        },
     };
-    let cert = CertIdentity { identity: "dev-7".into(), subject: "CN=dev-7".into() };
+    let cert = CertIdentity {
+        identity: "dev-7".into(),
+        subject: "CN=dev-7".into(),
+    };
     let mut ok = Client::open_with(&broker, version, t0, access.clone(), Some(cert.clone()));
     ok.send(t0, Packet::Connect(clean(version, "dev-7")));
     assert_eq!(connack(&mut ok, t0).reason, ReasonCode::Success);
 
     let mut wrong = Client::open_with(&broker, version, t0, access, Some(cert));
     wrong.send(t0, Packet::Connect(clean(version, "dev-8")));
-    assert_eq!(connack(&mut wrong, t0).reason, ReasonCode::ClientIdentifierNotValid);
+    assert_eq!(
+        connack(&mut wrong, t0).reason,
+        ReasonCode::ClientIdentifierNotValid
+    );
     let reason = wrong.expect_closed();
     assert!(matches!(reason, CloseReason::NotAuthenticated(_)));
     assert_eq!(reason.id(), "auth.cert_identity_mismatch");

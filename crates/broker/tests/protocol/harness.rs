@@ -143,8 +143,13 @@ impl Client {
     ) -> Self {
         let mut client = Self::open(broker, version, now);
         let flag = client.flag.clone();
-        client.conn =
-            Connection::with_access(broker.clone(), Arc::new(access), cert, Waker::from(flag), now);
+        client.conn = Connection::with_access(
+            broker.clone(),
+            Arc::new(access),
+            cert,
+            Waker::from(flag),
+            now,
+        );
         client
     }
 
