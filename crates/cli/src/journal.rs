@@ -465,7 +465,7 @@ impl StoryFilter {
 /// The story's cause id (from its verdict; computed from the cause if the verdict is empty).
 pub(crate) fn cause_id(story: &Story) -> String {
     if story.verdict.cause.is_empty() {
-        story.cause.id()
+        story.cause.id().to_owned()
     } else {
         story.verdict.cause.clone()
     }

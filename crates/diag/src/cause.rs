@@ -393,15 +393,57 @@ const LEGACY_SUITE_FIXES: [&str; 2] = [
 ];
 
 impl Cause {
-    /// The stable id.
-    pub fn id(&self) -> String {
-        match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(map)) => map
-                .get("id")
-                .and_then(|v| v.as_str())
-                .unwrap_or("unknown")
-                .to_owned(),
-            _ => "unknown".to_owned(),
+    /// The stable id (the same string serde writes as `id`).
+    pub fn id(&self) -> &'static str {
+        match self {
+            Self::NoSni { .. } => "tls.no_sni",
+            Self::SniUnknown { .. } => "tls.sni_unknown",
+            Self::SniMalformed { .. } => "tls.sni_malformed",
+            Self::NoSharedVersion { .. } => "tls.no_shared_version",
+            Self::NoSharedCipher { .. } => "tls.no_shared_cipher",
+            Self::NoSharedSignature { .. } => "tls.no_shared_signature",
+            Self::ClientRejectedServerCert { .. } => "tls.client_rejected_server_cert",
+            Self::ClientCertMissing { .. } => "tls.client_cert_missing",
+            Self::ClientCertUntrusted { .. } => "tls.client_cert_untrusted",
+            Self::ClientCertExpired { .. } => "tls.client_cert_expired",
+            Self::ClientCertNotYetValid { .. } => "tls.client_cert_not_yet_valid",
+            Self::ClientCertRevoked { .. } => "tls.client_cert_revoked",
+            Self::ClientCertInvalid { .. } => "tls.client_cert_invalid",
+            Self::RenegotiationRefused { .. } => "tls.renegotiation_refused",
+            Self::HandshakeTimeout { .. } => "tls.handshake_timeout",
+            Self::HandshakeFailed { .. } => "tls.handshake_failed",
+            Self::ClosedAfterHandshake { .. } => "tls.closed_after_handshake",
+            Self::PlainMqttOnTlsPort { .. } => "mqtt.plain_on_tls_port",
+            Self::PlainHttpOnTlsPort { .. } => "http.plain_on_tls_port",
+            Self::TlsOnPlainPort { .. } => "tls.on_plain_port",
+            Self::HttpOnMqttPort { .. } => "http.on_mqtt_port",
+            Self::MqttOnWsPort { .. } => "mqtt.on_ws_port",
+            Self::TextInsteadOfPacket { .. } => "mqtt.text_instead_of_packet",
+            Self::NotAConnect { .. } => "mqtt.not_a_connect",
+            Self::ClosedBeforeData { .. } => "net.closed_before_data",
+            Self::Malformed { .. } => "mqtt.malformed",
+            Self::ProtocolViolation { .. } => "mqtt.protocol_violation",
+            Self::SecondConnect { .. } => "mqtt.second_connect",
+            Self::ConnectTimeout { .. } => "mqtt.connect_timeout",
+            Self::Refused { .. } => "mqtt.refused",
+            Self::NoCredentials { .. } => "auth.no_credentials",
+            Self::UnknownUser { .. } => "auth.unknown_user",
+            Self::BadPassword { .. } => "auth.bad_password",
+            Self::PasswordWithoutUsername { .. } => "auth.password_without_username",
+            Self::CertIdentityMismatch { .. } => "auth.cert_identity_mismatch",
+            Self::KeepAliveExpired { .. } => "session.keepalive_expired",
+            Self::TakenOver { .. } => "session.taken_over",
+            Self::ClientDisconnect { .. } => "session.client_disconnect",
+            Self::PeerClosed { .. } => "net.peer_closed",
+            Self::NetworkError { .. } => "net.error",
+            Self::ServerShutdown { .. } => "broker.shutdown",
+            Self::HandshakeCapacity { .. } => "net.handshake_capacity",
+            Self::WsWrongPath { .. } => "ws.wrong_path",
+            Self::WsNoSubprotocol { .. } => "ws.no_subprotocol",
+            Self::WsUnknownSubprotocol { .. } => "ws.unknown_subprotocol",
+            Self::WsNotAnUpgrade { .. } => "ws.not_an_upgrade",
+            Self::WsBadRequest { .. } => "ws.bad_request",
+            Self::Open { .. } => "open",
         }
     }
 
@@ -436,6 +478,22 @@ impl Cause {
                     fixes.insert(i, (*fix).into());
                 }
             }
+            // What the hello's shape says about the device: named first, its advice after the
+            // generic fixes, without repeating one already given.
+            if let Some(device) = h.device.as_ref().filter(|_| self.is_tls_failure()) {
+                fixes.insert(
+                    0,
+                    format!(
+                        "the ClientHello looks like {} ({}); fixes for it follow",
+                        device.family, device.evidence
+                    ),
+                );
+                for advice in &device.advice {
+                    if !fixes.iter().any(|f| f == advice) {
+                        fixes.push(advice.clone());
+                    }
+                }
+            }
         }
         Verdict {
             outcome: if self.is_failure() {
@@ -443,10 +501,16 @@ impl Cause {
             } else {
                 Outcome::Ok
             },
-            cause: self.id(),
+            cause: self.id().to_owned(),
             sentence,
             fixes,
         }
+    }
+
+    /// Whether the cause is a TLS failure, where the ClientHello says something about the
+    /// device.
+    fn is_tls_failure(&self) -> bool {
+        self.id().starts_with("tls.")
     }
 
     fn sentence_and_fixes(&self, story: &Story) -> (String, Vec<String>) {
@@ -1098,4 +1162,48 @@ fn date_of_day(z: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::story::{DeviceGuess, Event, HelloSummary};
+
+    fn story_with_device(device: Option<DeviceGuess>) -> Story {
+        let hello = HelloSummary {
+            cipher_suites: vec!["TLS_RSA_WITH_AES_128_GCM_SHA256".into()],
+            device,
+            ..HelloSummary::default()
+        };
+        Story {
+            listener: "tls".into(),
+            events: vec![Event { at_ms: 0, kind: EventKind::ClientHello(Box::new(hello)) }],
+            ..Story::default()
+        }
+    }
+
+    #[test]
+    fn a_device_guess_is_named_first_and_its_advice_added_once() {
+        let guess = DeviceGuess {
+            family: "mbedTLS 2.x".into(),
+            evidence: "its extension order".into(),
+            advice: vec!["enable MBEDTLS_GCM_C".into(), "enable MBEDTLS_GCM_C".into()],
+        };
+        let cause = Cause::NoSharedCipher {
+            offered: vec!["TLS_RSA_WITH_AES_128_GCM_SHA256".into()],
+            accepted: vec!["TLS_AES_128_GCM_SHA256".into()],
+        };
+        let verdict = cause.explain(&story_with_device(Some(guess)));
+        assert!(verdict.fixes[0].starts_with("the ClientHello looks like mbedTLS 2.x"));
+        assert_eq!(verdict.fixes.iter().filter(|f| *f == "enable MBEDTLS_GCM_C").count(), 1);
+        let plain = cause.explain(&story_with_device(None));
+        assert!(!plain.fixes.iter().any(|f| f.contains("looks like")));
+    }
+
+    #[test]
+    fn ids_match_the_serialized_tag() {
+        let cause = Cause::SniUnknown { name: "x".into(), served: vec![] };
+        let json = serde_json::to_value(&cause).unwrap_or_default();
+        assert_eq!(json["id"], cause.id());
+    }
 }

@@ -506,7 +506,7 @@ fn every_cause_has_a_sample() {
     );
     let mut sampled = BTreeSet::new();
     for (cause, _) in samples() {
-        let id = cause.id();
+        let id = cause.id().to_owned();
         assert!(sampled.insert(id.clone()), "two samples for {id}");
     }
     let missing: Vec<_> = declared.difference(&sampled).collect();
@@ -819,7 +819,8 @@ fn declared_ids() -> BTreeSet<String> {
 
 /// Every sample with its golden file name.
 fn all_samples() -> Vec<(String, Cause, Story)> {
-    let mut all: Vec<_> = samples().into_iter().map(|(c, s)| (c.id(), c, s)).collect();
+    let mut all: Vec<_> =
+        samples().into_iter().map(|(c, s)| (c.id().to_owned(), c, s)).collect();
     all.extend(
         extra_samples()
             .into_iter()
