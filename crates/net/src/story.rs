@@ -16,7 +16,9 @@ pub type StorySink = Arc<dyn Fn(Story) + Send + Sync>;
 
 /// A story being written.
 pub(crate) struct Recorder {
-    story: Story,
+    /// Boxed: a connection task carries this for its whole life, and futures keep room for
+    /// moved values; eight bytes inline instead of a whole story.
+    story: Box<Story>,
     started: Instant,
     sink: Option<StorySink>,
     bytes_in: u64,
@@ -36,14 +38,16 @@ impl Recorder {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let mut rec = Self {
-            story: Story {
+            story: Box::new(Story {
                 id,
                 listener: listener.to_owned(),
                 transport: transport.to_owned(),
                 peer: peer.to_string(),
                 started_ms,
+                // accepted, first bytes, CONNECT, auth, CONNACK, closed: the usual story.
+                events: Vec::with_capacity(6),
                 ..Story::default()
-            },
+            }),
             started: Instant::now(),
             sink,
             bytes_in: 0,
@@ -206,7 +210,7 @@ impl Recorder {
             outcome, "{}", verdict.sentence
         );
         if let Some(sink) = &self.sink {
-            sink(self.story);
+            sink(*self.story);
         }
     }
 }

@@ -118,6 +118,8 @@ pub struct BrokerBuilder {
     /// Whether `config_toml` is the whole file (no 127.0.0.1:0 TCP listener prepended).
     whole_file: bool,
     mosquitto_conf: String,
+    /// Extra arguments after `lantern serve ...` (e.g. `--admin 127.0.0.1:PORT`).
+    serve_args: Vec<String>,
 }
 
 impl BrokerBuilder {
@@ -142,6 +144,13 @@ impl BrokerBuilder {
     /// [`config_toml`](Self::config_toml)). Ignored for lantern.
     pub fn mosquitto_conf(mut self, extra: &str) -> Self {
         self.mosquitto_conf.push_str(extra);
+        self
+    }
+
+    /// Extra arguments for `lantern serve` (after `--config FILE` or `--bind/--port`), e.g.
+    /// `["--admin", "127.0.0.1:PORT"]`. Ignored for mosquitto.
+    pub fn serve_args(mut self, args: &[&str]) -> Self {
+        self.serve_args.extend(args.iter().map(|a| (*a).to_owned()));
         self
     }
 
@@ -329,6 +338,7 @@ impl Broker {
                 cmd.args(["--bind", "127.0.0.1", "--port", "0"]);
             }
         }
+        cmd.args(&opts.serve_args);
         cmd.env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "debug".into()),
