@@ -1177,7 +1177,10 @@ mod tests {
         };
         Story {
             listener: "tls".into(),
-            events: vec![Event { at_ms: 0, kind: EventKind::ClientHello(Box::new(hello)) }],
+            events: vec![Event {
+                at_ms: 0,
+                kind: EventKind::ClientHello(Box::new(hello)),
+            }],
             ..Story::default()
         }
     }
@@ -1195,14 +1198,24 @@ mod tests {
         };
         let verdict = cause.explain(&story_with_device(Some(guess)));
         assert!(verdict.fixes[0].starts_with("the ClientHello looks like mbedTLS 2.x"));
-        assert_eq!(verdict.fixes.iter().filter(|f| *f == "enable MBEDTLS_GCM_C").count(), 1);
+        assert_eq!(
+            verdict
+                .fixes
+                .iter()
+                .filter(|f| *f == "enable MBEDTLS_GCM_C")
+                .count(),
+            1
+        );
         let plain = cause.explain(&story_with_device(None));
         assert!(!plain.fixes.iter().any(|f| f.contains("looks like")));
     }
 
     #[test]
     fn ids_match_the_serialized_tag() {
-        let cause = Cause::SniUnknown { name: "x".into(), served: vec![] };
+        let cause = Cause::SniUnknown {
+            name: "x".into(),
+            served: vec![],
+        };
         let json = serde_json::to_value(&cause).unwrap_or_default();
         assert_eq!(json["id"], cause.id());
     }

@@ -819,8 +819,10 @@ fn declared_ids() -> BTreeSet<String> {
 
 /// Every sample with its golden file name.
 fn all_samples() -> Vec<(String, Cause, Story)> {
-    let mut all: Vec<_> =
-        samples().into_iter().map(|(c, s)| (c.id().to_owned(), c, s)).collect();
+    let mut all: Vec<_> = samples()
+        .into_iter()
+        .map(|(c, s)| (c.id().to_owned(), c, s))
+        .collect();
     all.extend(
         extra_samples()
             .into_iter()

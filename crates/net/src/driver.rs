@@ -865,4 +865,3 @@ fn try_write(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<()> {
 fn rec_has_first_bytes(rec: &Recorder) -> bool {
     rec.has_first_bytes()
 }
-
