@@ -1,0 +1,1 @@
+//! Reading pasted device logs (being written).

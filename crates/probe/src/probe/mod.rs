@@ -1,0 +1,1 @@
+//! Probing a broker like a device (being written).
