@@ -96,6 +96,17 @@ async fn serve_ws(
     let tenant = ctx.spec.default_tenant.clone();
     Span::current().record("tenant", &*tenant);
     rec.set_tenant(&tenant);
+    // A native MQTT client on a WebSocket port starts with CONNECT (0x10), not "GET ".
+    let mut first = [0u8; 1];
+    if let Ok(Ok(1)) = tokio::time::timeout(timeout, tcp.peek(&mut first)).await {
+        if first[0] == 0x10 {
+            let mut head = [0u8; 32];
+            let n = tcp.peek(&mut head).await.unwrap_or(0);
+            rec.first_bytes(&head[..n]);
+            rec.finish(Initiator::Client, Cause::MqttOnWsPort, None);
+            return;
+        }
+    }
     match tokio::time::timeout(timeout, ws::accept(tcp, &ctx.ws)).await {
         Ok(Ok((stream, info))) => {
             rec.event(ws_event(&info, 101));
@@ -472,19 +483,21 @@ fn classify_handshake(
         // A client offering only static-RSA suites offers no ECDHE group either: rustls stops
         // at the key exchange, but the missing suite is what the device must change.
         E::PeerIncompatible(P::NoCipherSuitesInCommon | P::NoKxGroupsInCommon) => {
-            Cause::NoSharedCipher {
-                offered: hello.cipher_suites.clone(),
-                accepted: setup.accepted_suites().to_vec(),
+            let accepted = setup.accepted_suites();
+            if hello.cipher_suites.iter().any(|s| accepted.contains(s)) {
+                // A suite in common, yet no agreement: the client cannot verify a signature
+                // made with this certificate's key (an RSA-only device, an ECDSA certificate).
+                Cause::NoSharedSignature {
+                    offered: hello.signature_schemes.clone(),
+                    server_key: facts().key,
+                }
+            } else {
+                Cause::NoSharedCipher {
+                    offered: hello.cipher_suites.clone(),
+                    accepted: accepted.to_vec(),
+                }
             }
         }
-        E::PeerIncompatible(
-            P::Tls12NotOfferedOrEnabled
-            | P::Tls12NotOffered
-            | P::SupportedVersionsExtensionRequired,
-        ) => Cause::NoSharedVersion {
-            offered: hello.versions.clone(),
-            accepted: setup.accepted_versions().to_vec(),
-        },
         E::PeerIncompatible(P::NoSignatureSchemesInCommon) => Cause::NoSharedSignature {
             offered: hello.signature_schemes.clone(),
             server_key: facts().key,
@@ -753,6 +766,10 @@ impl Pump {
     fn finish_story(&mut self) {
         let Some(rec) = self.rec.take() else { return };
         let (by, cause) = match &self.closed {
+            // A connect-and-close with not a byte: a port check, not a client gone astray.
+            Some(lantern_broker::CloseReason::PeerClosed) if rec.bytes_in() == 0 => {
+                (Initiator::Client, Cause::ClosedBeforeData)
+            }
             Some(reason) => cause_of(reason, self.conn.offending_bytes()),
             None => (
                 Initiator::Network,
@@ -782,6 +799,12 @@ impl Pump {
                 rec.conn_event(&event);
             }
             match event {
+                // The client id as sent goes on the span at once, so that a refusal's line
+                // carries it too; an assigned id is recorded at Connected instead.
+                ConnEvent::ConnectReceived { ref client_id, .. } if !client_id.is_empty() => {
+                    Span::current().record("client_id", &**client_id);
+                    self.connected = true;
+                }
                 ConnEvent::Connected {
                     client_id,
                     version,
@@ -790,8 +813,10 @@ impl Pump {
                     session_present,
                     username,
                 } => {
-                    Span::current().record("client_id", &*client_id);
-                    self.connected = true;
+                    if !self.connected {
+                        Span::current().record("client_id", &*client_id);
+                        self.connected = true;
+                    }
                     info!(
                         version = version.as_str(),
                         clean_start,

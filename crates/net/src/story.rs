@@ -72,6 +72,10 @@ impl Recorder {
         self.story.hello_fingerprint = Some(fingerprint);
     }
 
+    pub(crate) fn bytes_in(&self) -> u64 {
+        self.bytes_in
+    }
+
     pub(crate) fn add_bytes(&mut self, bytes_in: u64, bytes_out: u64) {
         self.bytes_in += bytes_in;
         self.bytes_out += bytes_out;
