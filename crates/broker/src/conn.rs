@@ -656,6 +656,11 @@ impl Connection {
     fn send_connack(&mut self, connack: ConnAck, version: ProtocolVersion) {
         self.events.push(ConnEvent::ConnAckSent {
             reason: connack.reason,
+            wire_code: if version.is_v5() {
+                connack.reason.to_u8()
+            } else {
+                connack.reason.to_v3_connack()
+            },
             session_present: connack.session_present,
         });
         encode(&Packet::ConnAck(connack), version, &mut self.out);

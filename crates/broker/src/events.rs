@@ -35,6 +35,8 @@ pub enum ConnEvent {
     ConnAckSent {
         /// Its reason code (a 3.1.1 client gets the mapped return code).
         reason: ReasonCode,
+        /// The byte the client received: the reason code (v5) or the return code (3.1/3.1.1).
+        wire_code: u8,
         /// Session present.
         session_present: bool,
     },

@@ -139,11 +139,12 @@ impl Recorder {
                 });
             }
             ConnEvent::ConnAckSent {
-                reason,
+                wire_code,
                 session_present,
+                ..
             } => {
                 self.event(EventKind::ConnAck {
-                    code: reason.to_u8(),
+                    code: *wire_code,
                     session_present: *session_present,
                 });
             }
