@@ -6,6 +6,7 @@
 mod admin;
 mod cert;
 mod config;
+mod decode;
 mod journal;
 mod passwd;
 mod serve;
@@ -36,6 +37,10 @@ enum Command {
     /// The development PKI: show certificates in plain words, print the CA, issue server and
     /// client certificates.
     Cert(cert::CertArgs),
+    /// Decode what a device log shows: ESP-IDF hex dumps, plain or Wireshark hex, SIMCom AT
+    /// transcripts. TLS records and MQTT packets decoded, result and error codes explained,
+    /// anomalies flagged. Reads FILE or stdin; exit code 1 when something is wrong.
+    Decode(decode::DecodeArgs),
     /// Why did a device fail to connect? Asks a running broker's admin API (or reads its
     /// story log with --file) and prints each connection's story: cause, sentence and fixes.
     Why(why::WhyArgs),
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Command::Passwd(args) => passwd::run(args),
         Command::Cert(args) => cert::run(args),
         Command::Why(args) => return why::run(args),
+        Command::Decode(args) => return decode::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

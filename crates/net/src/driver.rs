@@ -498,6 +498,14 @@ fn classify_handshake(
                 }
             }
         }
+        E::PeerIncompatible(
+            P::Tls12NotOfferedOrEnabled
+            | P::Tls12NotOffered
+            | P::SupportedVersionsExtensionRequired,
+        ) => Cause::NoSharedVersion {
+            offered: hello.versions.clone(),
+            accepted: setup.accepted_versions().to_vec(),
+        },
         E::PeerIncompatible(P::NoSignatureSchemesInCommon) => Cause::NoSharedSignature {
             offered: hello.signature_schemes.clone(),
             server_key: facts().key,
