@@ -9,6 +9,7 @@ mod config;
 mod decode;
 mod journal;
 mod passwd;
+mod probe;
 mod serve;
 mod signals;
 mod why;
@@ -41,6 +42,9 @@ enum Command {
     /// transcripts. TLS records and MQTT packets decoded, result and error codes explained,
     /// anomalies flagged. Reads FILE or stdin; exit code 1 when something is wrong.
     Decode(decode::DecodeArgs),
+    /// Probe a broker like a device: DNS, TCP, TLS, WebSocket, CONNECT, round trip, PINGREQ;
+    /// map its TLS versions, suites, SNI behaviour and chains; a verdict per device profile.
+    Probe(probe::ProbeArgs),
     /// Why did a device fail to connect? Asks a running broker's admin API (or reads its
     /// story log with --file) and prints each connection's story: cause, sentence and fixes.
     Why(why::WhyArgs),
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Cert(args) => cert::run(args),
         Command::Why(args) => return why::run(args),
         Command::Decode(args) => return decode::run(args),
+        Command::Probe(args) => return probe::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -141,12 +141,14 @@ fn plan(args: ProbeArgs) -> anyhow::Result<Plan> {
     if let Some(name) = &args.profile {
         plan.profile = Some(Profile::find(name).with_context(|| {
             let names: Vec<&str> = probe::PROFILES.iter().map(|p| p.name).collect();
-            format!("--profile {name:?}: unknown; the profiles are {}", names.join(", "))
+            format!(
+                "--profile {name:?}: unknown; the profiles are {}",
+                names.join(", ")
+            )
         })?);
     }
     if let Some(ca) = &args.ca {
-        plan.ca_pem =
-            Some(std::fs::read(ca).with_context(|| format!("--ca {}", ca.display()))?);
+        plan.ca_pem = Some(std::fs::read(ca).with_context(|| format!("--ca {}", ca.display()))?);
     }
     if let (Some(cert), Some(key)) = (&args.cert, &args.key) {
         plan.client_cert = Some((

@@ -7,6 +7,8 @@
 //! The probe library is called directly for the detailed assertions; the binary is exercised
 //! when `lantern probe` is wired into the CLI (skipped with a message otherwise).
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;
@@ -78,15 +80,28 @@ fn probe_maps_lantern_with_sni_required_and_two_tenants() {
     // The walk, with SNI a.test.
     assert!(r.connects(), "{text}");
     assert_eq!(r.exit_code(), 0);
-    assert_eq!(r.stages.len(), 7, "DNS TCP TLS CONNECT SUBSCRIBE PUBLISH PINGREQ:\n{text}");
+    assert_eq!(
+        r.stages.len(),
+        7,
+        "DNS TCP TLS CONNECT SUBSCRIBE PUBLISH PINGREQ:\n{text}"
+    );
     assert!(r.connections <= probe::MAX_CONNECTIONS);
     let tls = r.tls.as_ref().expect("a TLS map");
 
     // rustls: TLS 1.2 and 1.3, ECDHE-ECDSA AEAD suites only (the certificates are ECDSA).
     assert_eq!(tls.accepted_versions, ["TLSv1.2", "TLSv1.3"], "{text}");
-    let mut accepted: Vec<u16> = tls.suites.iter().filter(|s| s.accepted).map(|s| s.id).collect();
+    let mut accepted: Vec<u16> = tls
+        .suites
+        .iter()
+        .filter(|s| s.accepted)
+        .map(|s| s.id)
+        .collect();
     accepted.sort_unstable();
-    assert_eq!(accepted, [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02C, 0xCCA9], "{text}");
+    assert_eq!(
+        accepted,
+        [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02C, 0xCCA9],
+        "{text}"
+    );
     assert!(tls.suites.iter().filter(|s| s.legacy).all(|s| !s.accepted));
 
     // SNI required: no SNI and an unknown name both get unrecognized_name.
@@ -96,7 +111,11 @@ fn probe_maps_lantern_with_sni_required_and_two_tenants() {
         assert!(!c.accepted);
         assert_eq!(c.answer, "alert unrecognized_name", "{text}");
     }
-    assert!(tls.sni.summary.starts_with("SNI is required"), "{}", tls.sni.summary);
+    assert!(
+        tls.sni.summary.starts_with("SNI is required"),
+        "{}",
+        tls.sni.summary
+    );
 
     // The chain for a.test, verified against the development CA.
     let chain = tls.chains.iter().find(|c| c.case == "host name").unwrap();
@@ -104,7 +123,11 @@ fn probe_maps_lantern_with_sni_required_and_two_tenants() {
     assert_eq!(chain.certificates[0].sans, ["DNS a.test"]);
     assert_eq!(chain.certificates[0].key, "ECDSA P-256");
     assert_eq!(chain.verified, Some(true), "{text}");
-    assert!(chain.root_needed.as_deref().unwrap_or("").contains("Lantern Development CA"));
+    assert!(chain
+        .root_needed
+        .as_deref()
+        .unwrap_or("")
+        .contains("Lantern Development CA"));
 
     // rustls ignores ALPN without a configured protocol and has no max_fragment_length.
     assert_eq!(tls.alpn.negotiated, None);
@@ -116,10 +139,22 @@ fn probe_maps_lantern_with_sni_required_and_two_tenants() {
         let v = verdict(&r, name);
         assert!(!v.connects);
         assert_eq!(v.cause.as_deref(), Some("tls.no_sni"), "{text}");
-        assert!(v.verdict.contains("the server requires SNI and this device sends none"), "{}", v.verdict);
-        assert!(v.verdict.contains("even with SNI it would fail"), "{}", v.verdict);
+        assert!(
+            v.verdict
+                .contains("the server requires SNI and this device sends none"),
+            "{}",
+            v.verdict
+        );
+        assert!(
+            v.verdict.contains("even with SNI it would fail"),
+            "{}",
+            v.verdict
+        );
         let explanation = v.explanation.as_deref().unwrap_or("");
-        assert!(explanation.contains("no SNI") && explanation.contains("a.test"), "{explanation}");
+        assert!(
+            explanation.contains("no SNI") && explanation.contains("a.test"),
+            "{explanation}"
+        );
     }
     for name in ["simcom-current", "esp-idf", "nrf91", "modern"] {
         assert!(verdict(&r, name).connects, "{name}:\n{text}");
@@ -130,11 +165,22 @@ fn probe_maps_lantern_with_sni_required_and_two_tenants() {
     let pem = std::fs::read(saved.path().join("ca.pem")).unwrap();
     assert_eq!(pem.len(), saved_ca.bytes);
     assert!(!pem.contains(&b'\r'));
-    assert_eq!(pem, std::fs::read(&pki.ca).unwrap(), "the same PEM as `lantern cert ca`");
+    assert_eq!(
+        pem,
+        std::fs::read(&pki.ca).unwrap(),
+        "the same PEM as `lantern cert ca`"
+    );
 
     // The other tenant's name gets the other certificate.
     let r_b = run(&plan(port, &pki.ca, SniChoice::Name("b.test".into())));
-    let chain_b = r_b.tls.as_ref().unwrap().chains.iter().find(|c| c.case == "host name").unwrap();
+    let chain_b = r_b
+        .tls
+        .as_ref()
+        .unwrap()
+        .chains
+        .iter()
+        .find(|c| c.case == "host name")
+        .unwrap();
     assert_eq!(chain_b.certificates[0].subject, "CN=b.test");
     assert!(r_b.connects(), "{}", r_b.to_text());
 
@@ -159,7 +205,11 @@ fn probe_maps_a_tls13_only_lantern_listener() {
         listener("tls", "tls_min_version = \"1.3\"")
     );
     let b = Broker::builder().config_file(&toml).start();
-    let mut p = plan(b.port_of("tls"), &pki.ca, SniChoice::Name("localhost".into()));
+    let mut p = plan(
+        b.port_of("tls"),
+        &pki.ca,
+        SniChoice::Name("localhost".into()),
+    );
     p.mqtt = lantern_codec::ProtocolVersion::V5;
     let r = run(&p);
     let text = r.to_text();
@@ -167,15 +217,32 @@ fn probe_maps_a_tls13_only_lantern_listener() {
     let tls = r.tls.as_ref().unwrap();
     assert_eq!(tls.accepted_versions, ["TLSv1.3"], "{text}");
     assert_eq!(tls.versions[2].answer, "alert protocol_version", "{text}");
-    let mut accepted: Vec<u16> = tls.suites.iter().filter(|s| s.accepted).map(|s| s.id).collect();
+    let mut accepted: Vec<u16> = tls
+        .suites
+        .iter()
+        .filter(|s| s.accepted)
+        .map(|s| s.id)
+        .collect();
     accepted.sort_unstable();
     assert_eq!(accepted, [0x1301, 0x1302, 0x1303], "{text}");
-    assert!(tls.suites.iter().all(|s| s.version == "TLSv1.3"), "no TLS 1.2 suite scan");
+    assert!(
+        tls.suites.iter().all(|s| s.version == "TLSv1.3"),
+        "no TLS 1.2 suite scan"
+    );
     // One tenant: SNI is not required and every name gets the same certificate.
     assert!(!tls.sni.required, "{text}");
-    let wrong = tls.sni.cases.iter().find(|c| c.case == "wrong name").unwrap();
+    let wrong = tls
+        .sni
+        .cases
+        .iter()
+        .find(|c| c.case == "wrong name")
+        .unwrap();
     assert_eq!(wrong.same_certificate, Some(true), "{text}");
-    assert_eq!(wrong.after_connect.as_deref(), Some("CONNACK 0x00: accepted"), "{text}");
+    assert_eq!(
+        wrong.after_connect.as_deref(),
+        Some("CONNACK 0x00: accepted"),
+        "{text}"
+    );
     let leaf = &tls.chains[0].certificates[0];
     assert_eq!(leaf.subject, "CN=localhost");
     assert!(leaf.sans.contains(&"IP 127.0.0.1".to_owned()));
@@ -183,16 +250,36 @@ fn probe_maps_a_tls13_only_lantern_listener() {
     assert_eq!(tls.max_fragment_length.supported, None);
 
     // Every TLS 1.2-only device fails with tls.no_shared_version; the modern client connects.
-    for name in ["simcom-legacy", "simcom-current", "esp-idf", "mbedtls-static-rsa", "nrf91"] {
+    for name in [
+        "simcom-legacy",
+        "simcom-current",
+        "esp-idf",
+        "mbedtls-static-rsa",
+        "nrf91",
+    ] {
         let v = verdict(&r, name);
         assert!(!v.connects, "{name}");
-        assert_eq!(v.cause.as_deref(), Some("tls.no_shared_version"), "{name}: {}", v.verdict);
-        assert!(v.verdict.contains("does not accept TLSv1.2, the only version it offers"), "{}", v.verdict);
+        assert_eq!(
+            v.cause.as_deref(),
+            Some("tls.no_shared_version"),
+            "{name}: {}",
+            v.verdict
+        );
+        assert!(
+            v.verdict
+                .contains("does not accept TLSv1.2, the only version it offers"),
+            "{}",
+            v.verdict
+        );
         assert!(v.explanation.as_deref().unwrap_or("").contains("TLSv1.3"));
     }
     assert!(verdict(&r, "modern").connects, "{text}");
     assert!(verdict(&r, "modern").verdict.contains("TLSv1.3"));
-    b.wait_log(&["cause=\"tls.no_shared_version\""], 1, Duration::from_secs(5));
+    b.wait_log(
+        &["cause=\"tls.no_shared_version\""],
+        1,
+        Duration::from_secs(5),
+    );
 
     // Asked for a TLS 1.2 device, the run is a finding even though the probe connects.
     p.profile = probe::Profile::find("esp-idf");
@@ -220,7 +307,12 @@ fn lantern_probe_command_formats_and_exit_codes() {
         vec!["probe", "mqtts://x", "--profile", "nokia-3310"],
     ] {
         let out = lantern(&args, None);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", output_text(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            output_text(&out)
+        );
     }
     // --list-profiles names every profile and marks assumptions.
     let out = lantern(&["probe", "--list-profiles"], None);
@@ -229,13 +321,27 @@ fn lantern_probe_command_formats_and_exit_codes() {
     for p in probe::PROFILES {
         assert!(text.contains(p.name), "{text}");
     }
-    assert!(text.contains("[assumption]") && text.contains("seed 002"), "{text}");
+    assert!(
+        text.contains("[assumption]") && text.contains("seed 002"),
+        "{text}"
+    );
 
     let (b, pki) = sni_broker();
     let url = format!("mqtts://127.0.0.1:{}", b.port_of("tls"));
     // Connects: exit 0, JSON report.
     let out = lantern(
-        &["probe", &url, "--sni", "a.test", "--ca", &pki.ca, "--format", "json", "--timeout", "5s"],
+        &[
+            "probe",
+            &url,
+            "--sni",
+            "a.test",
+            "--ca",
+            &pki.ca,
+            "--format",
+            "json",
+            "--timeout",
+            "5s",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
@@ -243,13 +349,39 @@ fn lantern_probe_command_formats_and_exit_codes() {
     assert_eq!(json["stages"].as_array().map(Vec::len), Some(7));
     assert_eq!(json["tls"]["sni"]["required"], true);
     // A finding: exit 1, the cause in the text.
-    let out = lantern(&["probe", &url, "--no-sni", "--ca", &pki.ca, "--timeout", "5s", "--no-map"], None);
+    let out = lantern(
+        &[
+            "probe",
+            &url,
+            "--no-sni",
+            "--ca",
+            &pki.ca,
+            "--timeout",
+            "5s",
+            "--no-map",
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
     let text = output_text(&out);
-    assert!(text.contains("✗ TLS") && text.contains("tls.no_sni"), "{text}");
+    assert!(
+        text.contains("✗ TLS") && text.contains("tls.no_sni"),
+        "{text}"
+    );
     // A profile that cannot connect makes the run a finding.
     let out = lantern(
-        &["probe", &url, "--sni", "a.test", "--ca", &pki.ca, "--profile", "mbedtls-static-rsa", "--timeout", "5s"],
+        &[
+            "probe",
+            &url,
+            "--sni",
+            "a.test",
+            "--ca",
+            &pki.ca,
+            "--profile",
+            "mbedtls-static-rsa",
+            "--timeout",
+            "5s",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));

@@ -484,7 +484,7 @@ impl Cause {
                 fixes.insert(
                     0,
                     format!(
-                        "the ClientHello looks like {} ({}); fixes for it follow",
+                        "the ClientHello {} ({}); fixes for it follow",
                         device.family, device.evidence
                     ),
                 );
@@ -1188,7 +1188,7 @@ mod tests {
     #[test]
     fn a_device_guess_is_named_first_and_its_advice_added_once() {
         let guess = DeviceGuess {
-            family: "mbedTLS 2.x".into(),
+            family: "looks like mbedTLS 2.x".into(),
             evidence: "its extension order".into(),
             advice: vec!["enable MBEDTLS_GCM_C".into(), "enable MBEDTLS_GCM_C".into()],
         };

@@ -7,6 +7,8 @@
 //! Skipped (with a message) when `mosquitto` is not installed. Every wait is bounded; the port
 //! is found free by the OS.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::fs;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -31,10 +33,14 @@ impl Drop for Mosquitto {
 }
 
 fn mosquitto_exe() -> Option<PathBuf> {
-    ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/sbin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 fn scratch(what: &str) -> PathBuf {
@@ -42,13 +48,20 @@ fn scratch(what: &str) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("lantern-probe-{what}-{}-{nanos}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "lantern-probe-{what}-{}-{nanos}",
+        std::process::id()
+    ));
     fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Mosquitto with the development PKI's server certificate (ECDSA P-256, CN=localhost, SAN
@@ -178,10 +191,14 @@ fn probe_maps_mosquitto_with_tls_and_its_saved_ca_works_for_mosquitto_pub() {
     // Suites: OpenSSL serves ECDHE-ECDSA with GCM, ChaCha20 and CBC for the ECDSA certificate;
     // every RSA-authenticated suite (ECDHE-RSA, DHE-RSA, static RSA) is refused.
     let accepted = |id: u16| tls.suites.iter().any(|s| s.id == id && s.accepted);
-    for id in [0x1301, 0x1302, 0x1303, 0xC02B, 0xC02C, 0xCCA9, 0xC023, 0xC024, 0xC009, 0xC00A] {
+    for id in [
+        0x1301, 0x1302, 0x1303, 0xC02B, 0xC02C, 0xCCA9, 0xC023, 0xC024, 0xC009, 0xC00A,
+    ] {
         assert!(accepted(id), "0x{id:04X} not accepted:\n{text}");
     }
-    for id in [0xC02F, 0xC030, 0xCCA8, 0xC013, 0x009E, 0x009C, 0x009D, 0x003D, 0x002F, 0x0035] {
+    for id in [
+        0xC02F, 0xC030, 0xCCA8, 0xC013, 0x009E, 0x009C, 0x009D, 0x003D, 0x002F, 0x0035,
+    ] {
         assert!(!accepted(id), "0x{id:04X} accepted:\n{text}");
     }
 
@@ -190,20 +207,40 @@ fn probe_maps_mosquitto_with_tls_and_its_saved_ca_works_for_mosquitto_pub() {
     assert!(!tls.sni.required, "{text}");
     for case in &tls.sni.cases {
         assert!(case.accepted, "{text}");
-        assert_eq!(case.after_connect.as_deref(), Some("CONNACK 0x00: accepted"), "{text}");
+        assert_eq!(
+            case.after_connect.as_deref(),
+            Some("CONNACK 0x00: accepted"),
+            "{text}"
+        );
     }
-    let wrong = tls.sni.cases.iter().find(|c| c.case == "wrong name").unwrap();
-    assert_eq!(wrong.same_certificate, None, "no host-name case to compare with for an IP URL");
+    let wrong = tls
+        .sni
+        .cases
+        .iter()
+        .find(|c| c.case == "wrong name")
+        .unwrap();
+    assert_eq!(
+        wrong.same_certificate, None,
+        "no host-name case to compare with for an IP URL"
+    );
 
     // The chain: CN=localhost with 127.0.0.1, ECDSA P-256, then the development CA.
     let chain = &tls.chains[0];
     let leaf = &chain.certificates[0];
     assert_eq!(leaf.subject, "CN=localhost");
-    assert!(leaf.sans.contains(&"IP 127.0.0.1".to_owned()), "{:?}", leaf.sans);
+    assert!(
+        leaf.sans.contains(&"IP 127.0.0.1".to_owned()),
+        "{:?}",
+        leaf.sans
+    );
     assert_eq!(leaf.key, "ECDSA P-256");
     assert!(leaf.valid_now);
     assert_eq!(chain.verified, Some(true), "{text}");
-    assert!(chain.root_needed.as_deref().unwrap_or("").contains("Lantern Development CA"));
+    assert!(chain
+        .root_needed
+        .as_deref()
+        .unwrap_or("")
+        .contains("Lantern Development CA"));
     assert!(chain.root_sent);
 
     // OpenSSL implements max_fragment_length; mosquitto sets no ALPN.
@@ -212,12 +249,19 @@ fn probe_maps_mosquitto_with_tls_and_its_saved_ca_works_for_mosquitto_pub() {
 
     // Profiles: the static-RSA devices find no suite (ECDSA certificate); the rest connect.
     assert_eq!(r.profiles.len(), probe::PROFILES.len());
-    assert_eq!(r.profiles[0].profile, "esp-idf", "the requested profile comes first");
+    assert_eq!(
+        r.profiles[0].profile, "esp-idf",
+        "the requested profile comes first"
+    );
     for name in ["simcom-legacy", "mbedtls-static-rsa"] {
         let v = verdict(&r, name);
         assert!(!v.connects, "{text}");
         assert_eq!(v.cause.as_deref(), Some("tls.no_shared_cipher"), "{text}");
-        assert!(v.verdict.contains("the server accepts none of the"), "{}", v.verdict);
+        assert!(
+            v.verdict.contains("the server accepts none of the"),
+            "{}",
+            v.verdict
+        );
     }
     assert!(verdict(&r, "mbedtls-static-rsa")
         .verdict
@@ -225,10 +269,14 @@ fn probe_maps_mosquitto_with_tls_and_its_saved_ca_works_for_mosquitto_pub() {
     for name in ["simcom-current", "esp-idf", "nrf91", "modern"] {
         let v = verdict(&r, name);
         assert!(v.connects, "{name}: {}\n{text}", v.verdict);
-        assert!(v.verdict.contains(&format!("A device with profile {name} will connect")));
+        assert!(v
+            .verdict
+            .contains(&format!("A device with profile {name} will connect")));
     }
     // The nRF91 modem's list has no ECDHE-ECDSA GCM-256, so OpenSSL picks from what it has.
-    assert!(verdict(&r, "nrf91").answer.contains("TLS_ECDHE_ECDSA_WITH_AES_"));
+    assert!(verdict(&r, "nrf91")
+        .answer
+        .contains("TLS_ECDHE_ECDSA_WITH_AES_"));
 
     // --save-ca: PEM, LF only, the length reported, and mosquitto_pub trusts it.
     let saved_info = r.saved_ca.as_ref().expect("--save-ca wrote the root");
@@ -237,13 +285,27 @@ fn probe_maps_mosquitto_with_tls_and_its_saved_ca_works_for_mosquitto_pub() {
     assert!(!pem.contains(&b'\r'));
     assert!(pem.starts_with(b"-----BEGIN CERTIFICATE-----\n"));
     let described = lantern_pki::describe_pem(&pem, std::time::SystemTime::now()).unwrap();
-    let ca = lantern_pki::describe_pem(&fs::read(&pki.ca_cert).unwrap(), std::time::SystemTime::now()).unwrap();
+    let ca = lantern_pki::describe_pem(
+        &fs::read(&pki.ca_cert).unwrap(),
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
     assert_eq!(described.certificates[0].der, ca.certificates[0].der);
     let port = m.port.to_string();
     let out = run_bounded(
         Command::new("mosquitto_pub").args([
-            "-h", "127.0.0.1", "-p", &port, "--cafile", &saved.display().to_string(),
-            "-t", "lantern-probe/saved-ca", "-m", "hello", "-q", "1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "--cafile",
+            &saved.display().to_string(),
+            "-t",
+            "lantern-probe/saved-ca",
+            "-m",
+            "hello",
+            "-q",
+            "1",
         ]),
         Duration::from_secs(15),
     );

@@ -32,7 +32,9 @@ use serde::Serialize;
 
 pub use profiles::{Profile, Source, PROFILES};
 pub use run::run;
-pub use scan::{AlpnResult, ChainReport, MflResult, SniCase, SniMap, SuiteResult, TlsMap, VersionResult};
+pub use scan::{
+    AlpnResult, ChainReport, MflResult, SniCase, SniMap, SuiteResult, TlsMap, VersionResult,
+};
 pub use tlsclient::CertFacts;
 
 /// The most TCP connections one probe run opens (the TLS map, profiles and the session).
@@ -110,17 +112,25 @@ impl Target {
             "mqtts" | "ssl" | "tls" => Scheme::Mqtts,
             "ws" => Scheme::Ws,
             "wss" => Scheme::Wss,
-            other => return Err(bad(&format!("unknown scheme {other:?}; use mqtt, mqtts, ws or wss"))),
+            other => {
+                return Err(bad(&format!(
+                    "unknown scheme {other:?}; use mqtt, mqtts, ws or wss"
+                )))
+            }
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
         if authority.contains('@') {
-            return Err(bad("credentials in the URL are not accepted: use --user and --password-env"));
+            return Err(bad(
+                "credentials in the URL are not accepted: use --user and --password-env",
+            ));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or_else(|| bad("unclosed [ in the host"))?;
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed [ in the host"))?;
             match after.strip_prefix(':') {
                 Some(p) => (h, Some(p)),
                 None if after.is_empty() => (h, None),
@@ -292,7 +302,10 @@ pub fn random_client_id() -> String {
     let r = tlsclient::random96();
     format!(
         "lantern-probe-{}",
-        r[..4].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        r[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     )
 }
 
@@ -466,11 +479,17 @@ mod tests {
     #[test]
     fn urls_parse_with_default_ports_and_paths() {
         let t = Target::parse("mqtts://broker.example.com").unwrap();
-        assert_eq!((t.scheme, t.port, t.path.as_str()), (Scheme::Mqtts, 8883, "/"));
+        assert_eq!(
+            (t.scheme, t.port, t.path.as_str()),
+            (Scheme::Mqtts, 8883, "/")
+        );
         let t = Target::parse("wss://h:8443").unwrap();
         assert_eq!((t.port, t.path.as_str()), (8443, "/mqtt"));
         let t = Target::parse("ws://[::1]:9001/ws").unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("::1", 9001, "/ws"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.path.as_str()),
+            ("::1", 9001, "/ws")
+        );
         assert!(t.host_is_ip());
         assert_eq!(t.to_string(), "ws://[::1]:9001/ws");
         assert!(Target::parse("http://x").is_err());
@@ -481,6 +500,9 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(format!("{:?}", Password(b"secret".to_vec())), "Password(..)");
+        assert_eq!(
+            format!("{:?}", Password(b"secret".to_vec())),
+            "Password(..)"
+        );
     }
 }

@@ -56,7 +56,9 @@ pub(crate) async fn ws_upgrade(
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
     match tokio::time::timeout(timeout, tokio_tungstenite::client_async(request, io)).await {
-        Err(_) => Err(WsFailure::Other("no upgrade response before the timeout".into())),
+        Err(_) => Err(WsFailure::Other(
+            "no upgrade response before the timeout".into(),
+        )),
         Ok(Ok((ws, response))) => {
             let proto = response
                 .headers()
@@ -69,7 +71,11 @@ pub(crate) async fn ws_upgrade(
             let body = resp
                 .body()
                 .as_ref()
-                .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).trim().to_owned())
+                .map(|b| {
+                    String::from_utf8_lossy(&b[..b.len().min(200)])
+                        .trim()
+                        .to_owned()
+                })
                 .unwrap_or_default();
             Err(WsFailure::Status(resp.status().as_u16(), body))
         }
@@ -107,11 +113,17 @@ impl std::fmt::Display for MqttError {
             Self::Closed => f.write_str("the broker closed the connection"),
             Self::Timeout { partial: 0 } => f.write_str("nothing arrived before the timeout"),
             Self::Timeout { partial } => {
-                write!(f, "only {partial} bytes of a packet arrived before the timeout")
+                write!(
+                    f,
+                    "only {partial} bytes of a packet arrived before the timeout"
+                )
             }
             Self::Io(e) => f.write_str(e),
             Self::Malformed { detail, hex } => {
-                write!(f, "the broker sent a malformed packet ({detail}); bytes {hex}")
+                write!(
+                    f,
+                    "the broker sent a malformed packet ({detail}); bytes {hex}"
+                )
             }
         }
     }

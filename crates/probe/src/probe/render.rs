@@ -6,11 +6,21 @@ use super::Report;
 
 pub(super) fn text(r: &Report) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "lantern probe {} (MQTT {}, client id {})", r.target, r.mqtt, r.client_id);
+    let _ = writeln!(
+        o,
+        "lantern probe {} (MQTT {}, client id {})",
+        r.target, r.mqtt, r.client_id
+    );
     let _ = writeln!(o);
     for s in &r.stages {
         let mark = if s.ok { "✓" } else { "✗" };
-        let _ = writeln!(o, "  {mark} {:<10} {} ({} ms)", s.stage.name(), s.detail, s.elapsed_ms);
+        let _ = writeln!(
+            o,
+            "  {mark} {:<10} {} ({} ms)",
+            s.stage.name(),
+            s.detail,
+            s.elapsed_ms
+        );
     }
     if let Some(f) = r.finding() {
         let _ = writeln!(o);
@@ -37,7 +47,11 @@ pub(super) fn text(r: &Report) -> String {
             for s in &m.suites {
                 let mark = if s.accepted { "✓" } else { "✗" };
                 let legacy = if s.legacy { " [legacy]" } else { "" };
-                let _ = writeln!(o, "    {mark} 0x{:04X} {} ({}){legacy}", s.id, s.name, s.version);
+                let _ = writeln!(
+                    o,
+                    "    {mark} 0x{:04X} {} ({}){legacy}",
+                    s.id, s.name, s.version
+                );
             }
         }
         let _ = writeln!(o, "  SNI: {}", m.sni.summary);
@@ -59,14 +73,23 @@ pub(super) fn text(r: &Report) -> String {
                 if !cert.sans.is_empty() {
                     let _ = writeln!(o, "         SANs    {}", cert.sans.join(", "));
                 }
-                let _ = writeln!(o, "         valid   {} to {} ({}); key {}", cert.not_before, cert.not_after, cert.validity, cert.key);
+                let _ = writeln!(
+                    o,
+                    "         valid   {} to {} ({}); key {}",
+                    cert.not_before, cert.not_after, cert.validity, cert.key
+                );
             }
             match (c.verified, &c.verify_error) {
                 (Some(true), _) => {
                     let _ = writeln!(o, "      ✓ verifies against --ca for {:?}", c.checked_name);
                 }
                 (Some(false), e) => {
-                    let _ = writeln!(o, "      ✗ does not verify against --ca for {:?}: {}", c.checked_name, e.as_deref().unwrap_or(""));
+                    let _ = writeln!(
+                        o,
+                        "      ✗ does not verify against --ca for {:?}: {}",
+                        c.checked_name,
+                        e.as_deref().unwrap_or("")
+                    );
                 }
                 (None, _) => {}
             }
@@ -90,7 +113,11 @@ pub(super) fn text(r: &Report) -> String {
         let _ = writeln!(o, "Device profiles");
         for p in &r.profiles {
             let mark = if p.connects { "✓" } else { "✗" };
-            let cause = p.cause.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+            let cause = p
+                .cause
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
             let _ = writeln!(o, "  {mark} {}{cause}", p.verdict);
             let _ = writeln!(o, "      ClientHello answered with {}", p.answer);
             if let Some(e) = &p.explanation {

@@ -69,15 +69,39 @@ pub async fn run(plan: &Plan) -> Result<Report, PlanError> {
             return Ok(w.finish(&budget));
         }
         Err(_) => {
-            w.fail(Stage::Dns, t, "dns.timeout", format!("No DNS answer for {:?} within {:.1} s.", plan.target.host, plan.timeout.as_secs_f64()), vec!["check the DNS resolver".into()]);
+            w.fail(
+                Stage::Dns,
+                t,
+                "dns.timeout",
+                format!(
+                    "No DNS answer for {:?} within {:.1} s.",
+                    plan.target.host,
+                    plan.timeout.as_secs_f64()
+                ),
+                vec!["check the DNS resolver".into()],
+            );
             return Ok(w.finish(&budget));
         }
     };
     if addrs.is_empty() {
-        w.fail(Stage::Dns, t, "dns.failed", format!("The name {:?} resolves to no address.", plan.target.host), vec![]);
+        w.fail(
+            Stage::Dns,
+            t,
+            "dns.failed",
+            format!("The name {:?} resolves to no address.", plan.target.host),
+            vec![],
+        );
         return Ok(w.finish(&budget));
     }
-    w.pass(Stage::Dns, t, addrs.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>().join(", "));
+    w.pass(
+        Stage::Dns,
+        t,
+        addrs
+            .iter()
+            .map(|a| a.ip().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
 
     // TCP.
     let t = StdInstant::now();
@@ -93,7 +117,12 @@ pub async fn run(plan: &Plan) -> Result<Report, PlanError> {
                 break;
             }
             Ok(Err(e)) => last_err = format!("{addr}: {e}"),
-            Err(_) => last_err = format!("{addr}: no answer within {:.1} s", plan.timeout.as_secs_f64()),
+            Err(_) => {
+                last_err = format!(
+                    "{addr}: no answer within {:.1} s",
+                    plan.timeout.as_secs_f64()
+                )
+            }
         }
     }
     let Some((tcp, addr)) = tcp else {
@@ -101,7 +130,13 @@ pub async fn run(plan: &Plan) -> Result<Report, PlanError> {
         let v = cause.explain(&Story::default());
         w.fail(Stage::Tcp, t, cause.id(), v.sentence, {
             let mut f = v.fixes;
-            f.insert(0, format!("check that the broker listens on port {} and that no firewall drops it", plan.target.port));
+            f.insert(
+                0,
+                format!(
+                    "check that the broker listens on port {} and that no firewall drops it",
+                    plan.target.port
+                ),
+            );
             f
         });
         return Ok(w.finish(&budget));
@@ -156,8 +191,12 @@ pub async fn run(plan: &Plan) -> Result<Report, PlanError> {
                 let (_, conn) = tls.get_ref();
                 let detail = format!(
                     "{} {}{}",
-                    conn.protocol_version().map(|v| lantern_diag::suites::version_name(u16::from(v))).unwrap_or_default(),
-                    conn.negotiated_cipher_suite().map(|s| lantern_diag::suites::suite_name(u16::from(s.suite()))).unwrap_or_default(),
+                    conn.protocol_version()
+                        .map(|v| lantern_diag::suites::version_name(u16::from(v)))
+                        .unwrap_or_default(),
+                    conn.negotiated_cipher_suite()
+                        .map(|s| lantern_diag::suites::suite_name(u16::from(s.suite())))
+                        .unwrap_or_default(),
                     match &sni {
                         Some(n) => format!(", SNI {n}"),
                         None => ", no SNI".to_owned(),
@@ -184,18 +223,39 @@ pub async fn run(plan: &Plan) -> Result<Report, PlanError> {
             let t = StdInstant::now();
             match mqtt::ws_upgrade(io, url, plan.timeout).await {
                 Ok((conn, proto)) => {
-                    w.pass(Stage::WebSocket, t, format!("101 Switching Protocols, subprotocol {}", proto.as_deref().unwrap_or("none")));
+                    w.pass(
+                        Stage::WebSocket,
+                        t,
+                        format!(
+                            "101 Switching Protocols, subprotocol {}",
+                            proto.as_deref().unwrap_or("none")
+                        ),
+                    );
                     conn
                 }
                 Err(f) => {
                     let f_detail = match &f {
-                        WsFailure::Status(code, _) => Some(format!("HTTP {code} instead of 101 Switching Protocols")),
+                        WsFailure::Status(code, _) => {
+                            Some(format!("HTTP {code} instead of 101 Switching Protocols"))
+                        }
                         WsFailure::NoSubprotocol => Some("no subprotocol chosen".to_owned()),
                         WsFailure::Other(_) => None,
                     };
                     let cause = match f {
-                        WsFailure::Status(404, _) => Cause::WsWrongPath { path: plan.target.path.clone(), expected: "another path".into() },
-                        WsFailure::Status(code, body) => Cause::WsBadRequest { detail: format!("HTTP {code}{}", if body.is_empty() { String::new() } else { format!(" ({body})") }) },
+                        WsFailure::Status(404, _) => Cause::WsWrongPath {
+                            path: plan.target.path.clone(),
+                            expected: "another path".into(),
+                        },
+                        WsFailure::Status(code, body) => Cause::WsBadRequest {
+                            detail: format!(
+                                "HTTP {code}{}",
+                                if body.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" ({body})")
+                                }
+                            ),
+                        },
                         WsFailure::NoSubprotocol => Cause::WsNoSubprotocol,
                         WsFailure::Other(detail) => Cause::WsBadRequest { detail },
                     };
@@ -215,7 +275,17 @@ pub async fn run(plan: &Plan) -> Result<Report, PlanError> {
                         Some(d) => d.clone(),
                         None => sentence.clone(),
                     };
-                    w.fail_with(Stage::WebSocket, t, detail, Finding { stage: Stage::WebSocket, cause: cause.id().to_owned(), sentence, fixes });
+                    w.fail_with(
+                        Stage::WebSocket,
+                        t,
+                        detail,
+                        Finding {
+                            stage: Stage::WebSocket,
+                            cause: cause.id().to_owned(),
+                            sentence,
+                            fixes,
+                        },
+                    );
                     let map = make_map().await;
                     w.after_walk(&ctx, map, roots.as_ref()).await?;
                     return Ok(w.finish(&budget));
@@ -228,7 +298,9 @@ pub async fn run(plan: &Plan) -> Result<Report, PlanError> {
     // MQTT.
     let mut session = Session::new(conn, plan.mqtt, plan.timeout);
     if mqtt_stages(&mut w, &mut session, &connect).await {
-        let _ = session.send(&Packet::Disconnect(lantern_codec::Disconnect::default())).await;
+        let _ = session
+            .send(&Packet::Disconnect(lantern_codec::Disconnect::default()))
+            .await;
     }
     session.close().await;
 
@@ -254,8 +326,20 @@ impl Walk<'_> {
         });
     }
 
-    fn fail(&mut self, stage: Stage, t: StdInstant, cause: &str, sentence: String, fixes: Vec<String>) {
-        let finding = Finding { stage, cause: cause.to_owned(), sentence: sentence.clone(), fixes };
+    fn fail(
+        &mut self,
+        stage: Stage,
+        t: StdInstant,
+        cause: &str,
+        sentence: String,
+        fixes: Vec<String>,
+    ) {
+        let finding = Finding {
+            stage,
+            cause: cause.to_owned(),
+            sentence: sentence.clone(),
+            fixes,
+        };
         self.fail_with(stage, t, sentence, finding);
     }
 
@@ -277,22 +361,32 @@ impl Walk<'_> {
         roots: Option<&(rustls::RootCertStore, Vec<Vec<u8>>)>,
     ) -> Result<(), PlanError> {
         if let Some(map) = &map {
-            self.report.profiles = verdict::profiles(ctx, self.plan, map, &self.report.stages).await;
+            self.report.profiles =
+                verdict::profiles(ctx, self.plan, map, &self.report.stages).await;
         } else if self.plan.target.scheme.is_tls() && self.plan.map_tls {
             self.report.notes.push("the TLS map was not made".into());
         }
         if let Some(path) = &self.plan.save_ca {
             let root = map.as_ref().and_then(|m| {
-                m.chains.iter().find_map(|c| Some((c.root_der.clone()?, c.root_needed.clone()?)))
+                m.chains
+                    .iter()
+                    .find_map(|c| Some((c.root_der.clone()?, c.root_needed.clone()?)))
             });
             match root {
                 Some((der, subject)) => {
                     let pem = tlsclient::pem(&der);
-                    std::fs::write(path, pem.as_bytes()).map_err(|e| PlanError(format!("--save-ca {}: {e}", path.display())))?;
-                    self.report.saved_ca = Some(SavedCa { path: path.display().to_string(), bytes: pem.len(), subject });
+                    std::fs::write(path, pem.as_bytes())
+                        .map_err(|e| PlanError(format!("--save-ca {}: {e}", path.display())))?;
+                    self.report.saved_ca = Some(SavedCa {
+                        path: path.display().to_string(),
+                        bytes: pem.len(),
+                        subject,
+                    });
                 }
                 None => {
-                    let needed = map.as_ref().and_then(|m| m.chains.iter().find_map(|c| c.root_needed.clone()));
+                    let needed = map
+                        .as_ref()
+                        .and_then(|m| m.chains.iter().find_map(|c| c.root_needed.clone()));
                     let why = match (needed, roots.is_some()) {
                         (Some(dn), true) => format!("--save-ca: the server does not send its root {dn:?} and the --ca file does not hold it"),
                         (Some(dn), false) => format!("--save-ca: the server does not send its root {dn:?}; pass the CA file that holds it with --ca"),
@@ -309,7 +403,9 @@ impl Walk<'_> {
     fn finish(mut self, budget: &Budget) -> Report {
         self.report.connections = budget.used();
         if budget.used() >= MAX_CONNECTIONS {
-            self.report.notes.push(format!("the connection budget ({MAX_CONNECTIONS}) was spent; some checks were skipped"));
+            self.report.notes.push(format!(
+                "the connection budget ({MAX_CONNECTIONS}) was spent; some checks were skipped"
+            ));
         }
         self.report
     }
@@ -324,17 +420,31 @@ fn elapsed(t: StdInstant) -> u64 {
 fn ws_url(plan: &Plan) -> String {
     let t = &plan.target;
     let host = plan.sni_name().unwrap_or_else(|| t.host.clone());
-    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
     let scheme = if t.scheme.is_tls() { "wss" } else { "ws" };
     format!("{scheme}://{host}:{}{}", t.port, t.path)
 }
 
 /// The finding for the probe's own failed handshake, in the broker's words where they fit.
-fn tls_finding(plan: &Plan, e: &HandshakeError, map: Option<&TlsMap>, recorder: &Recorder) -> Finding {
+fn tls_finding(
+    plan: &Plan,
+    e: &HandshakeError,
+    map: Option<&TlsMap>,
+    recorder: &Recorder,
+) -> Finding {
     let served: Vec<String> = map
         .and_then(|m| m.chains.iter().find(|c| !c.certificates.is_empty()))
         .and_then(|c| c.certificates.first())
-        .map(|c| c.sans.iter().filter_map(|s| s.strip_prefix("DNS ").map(str::to_owned)).collect())
+        .map(|c| {
+            c.sans
+                .iter()
+                .filter_map(|s| s.strip_prefix("DNS ").map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let accepted = |f: fn(&TlsMap) -> &Vec<String>| map.map(f).cloned().unwrap_or_default();
     let cause = match e {
@@ -347,20 +457,35 @@ fn tls_finding(plan: &Plan, e: &HandshakeError, map: Option<&TlsMap>, recorder: 
                 offered: vec!["TLSv1.3".into(), "TLSv1.2".into()],
                 accepted: accepted(|m| &m.accepted_versions),
             },
-            rustls::AlertDescription::HandshakeFailure | rustls::AlertDescription::InsufficientSecurity => Cause::NoSharedCipher {
-                offered: rustls::crypto::ring::DEFAULT_CIPHER_SUITES.iter().map(|s| lantern_diag::suites::suite_name(u16::from(s.suite()))).collect(),
+            rustls::AlertDescription::HandshakeFailure
+            | rustls::AlertDescription::InsufficientSecurity => Cause::NoSharedCipher {
+                offered: rustls::crypto::ring::DEFAULT_CIPHER_SUITES
+                    .iter()
+                    .map(|s| lantern_diag::suites::suite_name(u16::from(s.suite())))
+                    .collect(),
                 accepted: accepted(|m| &m.accepted_suites),
             },
-            other => Cause::HandshakeFailed { detail: format!("the broker sent the alert {}", scan::alert_text(*other)), by_client: false },
+            other => Cause::HandshakeFailed {
+                detail: format!("the broker sent the alert {}", scan::alert_text(*other)),
+                by_client: false,
+            },
         },
         HandshakeError::Tls(rustls::Error::InvalidCertificate(err)) => {
             let chain = recorder.chain();
             let facts: Vec<_> = chain.iter().filter_map(|c| tlsclient::facts(c)).collect();
             let ders: Vec<Vec<u8>> = chain.iter().map(|c| c.to_vec()).collect();
-            let root = tlsclient::root_for(&ders, &[]).map(|(_, dn)| dn).unwrap_or_default();
-            let validity = facts.first().map(|f| format!("from {} to {}", f.not_before, f.not_after)).unwrap_or_default();
+            let root = tlsclient::root_for(&ders, &[])
+                .map(|(_, dn)| dn)
+                .unwrap_or_default();
+            let validity = facts
+                .first()
+                .map(|f| format!("from {} to {}", f.not_before, f.not_after))
+                .unwrap_or_default();
             Cause::ClientRejectedServerCert {
-                alert: format!("rejected the server certificate for {:?} ({err:?})", plan.verify_name()),
+                alert: format!(
+                    "rejected the server certificate for {:?} ({err:?})",
+                    plan.verify_name()
+                ),
                 root,
                 validity,
                 clock_suspect: false,
@@ -382,14 +507,22 @@ fn tls_finding(plan: &Plan, e: &HandshakeError, map: Option<&TlsMap>, recorder: 
     };
     let v = cause.explain(&Story::default());
     let sentence = match &cause {
-        Cause::HandshakeFailed { detail, .. } => format!("The broker aborted the TLS handshake: {detail}."),
+        Cause::HandshakeFailed { detail, .. } => {
+            format!("The broker aborted the TLS handshake: {detail}.")
+        }
         Cause::ClientRejectedServerCert { .. } => {
             // The probe is the device here; say so.
-            v.sentence.replacen("The device ", "The probe (with --ca) ", 1)
+            v.sentence
+                .replacen("The device ", "The probe (with --ca) ", 1)
         }
         _ => v.sentence,
     };
-    Finding { stage: Stage::Tls, cause: cause.id().to_owned(), sentence, fixes: v.fixes }
+    Finding {
+        stage: Stage::Tls,
+        cause: cause.id().to_owned(),
+        sentence,
+        fixes: v.fixes,
+    }
 }
 
 /// CONNECT, SUBSCRIBE + PUBLISH round trip, PINGREQ. Returns whether the session is still
@@ -400,12 +533,21 @@ async fn mqtt_stages(w: &mut Walk<'_>, s: &mut Session, connect: &ConnectSpec) -
     // CONNECT / CONNACK.
     let t = StdInstant::now();
     if let Err(e) = s.send(&connect.packet("")).await {
-        w.fail(Stage::Connect, t, "net.error", format!("CONNECT could not be sent: {e}."), vec![]);
+        w.fail(
+            Stage::Connect,
+            t,
+            "net.error",
+            format!("CONNECT could not be sent: {e}."),
+            vec![],
+        );
         return false;
     }
     match s.recv().await {
         Ok(Packet::ConnAck(ack)) if ack.reason == ReasonCode::Success => {
-            let mut detail = format!("CONNACK 0x00 (session present {})", u8::from(ack.session_present));
+            let mut detail = format!(
+                "CONNACK 0x00 (session present {})",
+                u8::from(ack.session_present)
+            );
             if let Some(id) = &ack.properties.assigned_client_identifier {
                 detail.push_str(&format!(", assigned client id {:?}", id.as_str()));
             }
@@ -415,14 +557,36 @@ async fn mqtt_stages(w: &mut Walk<'_>, s: &mut Session, connect: &ConnectSpec) -
             w.pass(Stage::Connect, t, detail);
         }
         Ok(Packet::ConnAck(ack)) => {
-            let code = if v5 { ack.reason.to_u8() } else { ack.reason.to_v3_connack() };
-            let reason_string = ack.properties.reason_string.as_ref().map(|r| r.as_str().to_owned());
+            let code = if v5 {
+                ack.reason.to_u8()
+            } else {
+                ack.reason.to_v3_connack()
+            };
+            let reason_string = ack
+                .properties
+                .reason_string
+                .as_ref()
+                .map(|r| r.as_str().to_owned());
             let finding = connack_finding(w.plan, code, ack.reason, v5, reason_string);
-            w.fail_with(Stage::Connect, t, format!("CONNACK 0x{code:02X} {}", ack.reason.name()), finding);
+            w.fail_with(
+                Stage::Connect,
+                t,
+                format!("CONNACK 0x{code:02X} {}", ack.reason.name()),
+                finding,
+            );
             return false;
         }
         Ok(other) => {
-            w.fail(Stage::Connect, t, "mqtt.protocol_violation", format!("The broker answered CONNECT with {:?} instead of CONNACK [MQTT-3.2.0-1].", other.packet_type()), vec!["this is a broker bug, or not an MQTT broker".into()]);
+            w.fail(
+                Stage::Connect,
+                t,
+                "mqtt.protocol_violation",
+                format!(
+                    "The broker answered CONNECT with {:?} instead of CONNACK [MQTT-3.2.0-1].",
+                    other.packet_type()
+                ),
+                vec!["this is a broker bug, or not an MQTT broker".into()],
+            );
             return false;
         }
         Err(e) => {
@@ -457,30 +621,63 @@ async fn mqtt_stages(w: &mut Walk<'_>, s: &mut Session, connect: &ConnectSpec) -
     let t = StdInstant::now();
     let topic = format!("lantern-probe/{}/t", connect.client_id);
     let Ok(topic_str) = lantern_codec::MqttString::copy_from_str(&topic) else {
-        w.fail(Stage::Subscribe, t, "probe.bad_topic", format!("The probe topic {topic:?} is not a valid MQTT string."), vec!["use a shorter --client-id".into()]);
+        w.fail(
+            Stage::Subscribe,
+            t,
+            "probe.bad_topic",
+            format!("The probe topic {topic:?} is not a valid MQTT string."),
+            vec!["use a shorter --client-id".into()],
+        );
         return true;
     };
     let sub = Packet::Subscribe(Subscribe {
         packet_id: NonZeroU16::MIN,
-        filters: vec![(topic_str.clone(), SubscriptionOptions { qos: QoS::AtLeastOnce, ..SubscriptionOptions::default() })],
+        filters: vec![(
+            topic_str.clone(),
+            SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                ..SubscriptionOptions::default()
+            },
+        )],
         properties: SubscribeProperties::default(),
     });
     if let Err(e) = s.send(&sub).await {
-        w.fail(Stage::Subscribe, t, "net.error", format!("SUBSCRIBE could not be sent: {e}."), vec![]);
+        w.fail(
+            Stage::Subscribe,
+            t,
+            "net.error",
+            format!("SUBSCRIBE could not be sent: {e}."),
+            vec![],
+        );
         return false;
     }
     loop {
         match s.recv().await {
             Ok(Packet::SubAck(ack)) => {
                 match ack.reasons.first() {
-                    Some(r) if !r.is_error() => w.pass(Stage::Subscribe, t, format!("SUBACK granted QoS {} on {topic}", r.to_u8())),
+                    Some(r) if !r.is_error() => w.pass(
+                        Stage::Subscribe,
+                        t,
+                        format!("SUBACK granted QoS {} on {topic}", r.to_u8()),
+                    ),
                     Some(r) => {
-                        let reason = ack.properties.reason_string.as_ref().map(|r| format!(" ({})", r.as_str())).unwrap_or_default();
+                        let reason = ack
+                            .properties
+                            .reason_string
+                            .as_ref()
+                            .map(|r| format!(" ({})", r.as_str()))
+                            .unwrap_or_default();
                         w.fail(Stage::Subscribe, t, "acl.subscribe_denied", format!("The broker refused the subscription to {topic:?} with SUBACK 0x{:02X} {}{reason}.", r.to_u8(), r.name()), vec![format!("allow this client to read lantern-probe/# in the broker's ACL, or probe with a user that may")]);
                         return true;
                     }
                     None => {
-                        w.fail(Stage::Subscribe, t, "mqtt.protocol_violation", "The SUBACK carried no reason code [MQTT-3.9.3-1].".into(), vec![]);
+                        w.fail(
+                            Stage::Subscribe,
+                            t,
+                            "mqtt.protocol_violation",
+                            "The SUBACK carried no reason code [MQTT-3.9.3-1].".into(),
+                            vec![],
+                        );
                         return true;
                     }
                 }
@@ -508,7 +705,13 @@ async fn mqtt_stages(w: &mut Walk<'_>, s: &mut Session, connect: &ConnectSpec) -
         payload: payload.clone(),
     });
     if let Err(e) = s.send(&publish).await {
-        w.fail(Stage::Publish, t, "net.error", format!("PUBLISH could not be sent: {e}."), vec![]);
+        w.fail(
+            Stage::Publish,
+            t,
+            "net.error",
+            format!("PUBLISH could not be sent: {e}."),
+            vec![],
+        );
         return false;
     }
     let (mut acked, mut echoed) = (false, false);
@@ -516,7 +719,12 @@ async fn mqtt_stages(w: &mut Walk<'_>, s: &mut Session, connect: &ConnectSpec) -
         match s.recv().await {
             Ok(Packet::PubAck(a)) if a.packet_id == packet_id => {
                 if a.reason.is_error() {
-                    let reason = a.properties.reason_string.as_ref().map(|r| format!(" ({})", r.as_str())).unwrap_or_default();
+                    let reason = a
+                        .properties
+                        .reason_string
+                        .as_ref()
+                        .map(|r| format!(" ({})", r.as_str()))
+                        .unwrap_or_default();
                     w.fail(Stage::Publish, t, "acl.publish_denied", format!("The broker refused the PUBLISH to {topic:?} with PUBACK 0x{:02X} {}{reason}.", a.reason.to_u8(), a.reason.name()), vec!["allow this client to write lantern-probe/# in the broker's ACL".into()]);
                     return true;
                 }
@@ -524,7 +732,11 @@ async fn mqtt_stages(w: &mut Walk<'_>, s: &mut Session, connect: &ConnectSpec) -
             }
             Ok(Packet::Publish(p)) if p.topic.as_str() == topic && p.payload == payload => {
                 if let Some(id) = p.packet_id {
-                    let ack = if p.qos == QoS::ExactlyOnce { Packet::PubRec(Ack::new(id)) } else { Packet::PubAck(Ack::new(id)) };
+                    let ack = if p.qos == QoS::ExactlyOnce {
+                        Packet::PubRec(Ack::new(id))
+                    } else {
+                        Packet::PubAck(Ack::new(id))
+                    };
                     let _ = s.send(&ack).await;
                 }
                 echoed = true;
@@ -541,17 +753,36 @@ async fn mqtt_stages(w: &mut Walk<'_>, s: &mut Session, connect: &ConnectSpec) -
                     (false, MqttError::Closed) => ("acl.publish_denied", format!("The broker closed the connection after the PUBLISH to {topic:?} (MQTT 3.1.1 brokers close on an ACL refusal).")),
                     _ => ("mqtt.no_puback", format!("The PUBLISH round trip failed: {e}.")),
                 };
-                w.fail(Stage::Publish, t, cause, sentence, vec!["check the broker's ACL for lantern-probe/# and its log for this client id".into()]);
+                w.fail(
+                    Stage::Publish,
+                    t,
+                    cause,
+                    sentence,
+                    vec![
+                        "check the broker's ACL for lantern-probe/# and its log for this client id"
+                            .into(),
+                    ],
+                );
                 return false;
             }
         }
     }
-    w.pass(Stage::Publish, t, format!("PUBLISH QoS 1 acknowledged and delivered back on {topic}"));
+    w.pass(
+        Stage::Publish,
+        t,
+        format!("PUBLISH QoS 1 acknowledged and delivered back on {topic}"),
+    );
 
     // PINGREQ.
     let t = StdInstant::now();
     if let Err(e) = s.send(&Packet::PingReq).await {
-        w.fail(Stage::Ping, t, "net.error", format!("PINGREQ could not be sent: {e}."), vec![]);
+        w.fail(
+            Stage::Ping,
+            t,
+            "net.error",
+            format!("PINGREQ could not be sent: {e}."),
+            vec![],
+        );
         return false;
     }
     loop {
@@ -570,22 +801,42 @@ async fn mqtt_stages(w: &mut Walk<'_>, s: &mut Session, connect: &ConnectSpec) -
 }
 
 /// A refused CONNACK, in the broker's words (lantern-diag) where they fit.
-fn connack_finding(plan: &Plan, code: u8, reason: ReasonCode, v5: bool, reason_string: Option<String>) -> Finding {
+fn connack_finding(
+    plan: &Plan,
+    code: u8,
+    reason: ReasonCode,
+    v5: bool,
+    reason_string: Option<String>,
+) -> Finding {
     let no_user = plan.username.is_none();
     let cause = match reason {
-        ReasonCode::BadUserNameOrPassword | ReasonCode::NotAuthorized if no_user && plan.client_cert.is_none() => Cause::NoCredentials,
-        ReasonCode::BadUserNameOrPassword | ReasonCode::NotAuthorized if !no_user => Cause::BadPassword {
-            username: plan.username.clone().unwrap_or_default(),
-            password_sent: plan.password.is_some(),
-        },
+        ReasonCode::BadUserNameOrPassword | ReasonCode::NotAuthorized
+            if no_user && plan.client_cert.is_none() =>
+        {
+            Cause::NoCredentials
+        }
+        ReasonCode::BadUserNameOrPassword | ReasonCode::NotAuthorized if !no_user => {
+            Cause::BadPassword {
+                username: plan.username.clone().unwrap_or_default(),
+                password_sent: plan.password.is_some(),
+            }
+        }
         _ => Cause::Refused {
             code: reason.to_u8(),
-            detail: reason_string.clone().unwrap_or_else(|| reason.name().to_owned()),
+            detail: reason_string
+                .clone()
+                .unwrap_or_else(|| reason.name().to_owned()),
         },
     };
     let v = cause.explain(&Story::default());
-    let what = if v5 { format!("reason code 0x{code:02X} ({})", reason.name()) } else { format!("return code {code} ({})", v3_connack_name(code)) };
-    let extra = reason_string.map(|r| format!(", reason string {r:?}")).unwrap_or_default();
+    let what = if v5 {
+        format!("reason code 0x{code:02X} ({})", reason.name())
+    } else {
+        format!("return code {code} ({})", v3_connack_name(code))
+    };
+    let extra = reason_string
+        .map(|r| format!(", reason string {r:?}"))
+        .unwrap_or_default();
     let sentence = match &cause {
         Cause::NoCredentials => format!("The broker refused CONNECT with {what}{extra}: the probe sent no user name, and the broker does not allow anonymous clients."),
         Cause::BadPassword { username, password_sent: true } => format!("The broker refused CONNECT with {what}{extra}: the password for user {username:?} does not match, or the user is unknown."),
@@ -596,7 +847,12 @@ fn connack_finding(plan: &Plan, code: u8, reason: ReasonCode, v5: bool, reason_s
     if matches!(cause, Cause::NoCredentials) {
         fixes.insert(0, "probe with --user NAME --password-env VAR".into());
     }
-    Finding { stage: Stage::Connect, cause: cause.id().to_owned(), sentence, fixes }
+    Finding {
+        stage: Stage::Connect,
+        cause: cause.id().to_owned(),
+        sentence,
+        fixes,
+    }
 }
 
 /// MQTT 3.1.1 CONNACK return codes (§3.2.2.3).

@@ -51,8 +51,7 @@ const LEGACY_VERSION_SUITES: &[u16] = &[
 
 /// Signature algorithms of the scanning hellos: every common ECDSA, RSA and EdDSA scheme.
 const SIG_ALGS: &[u16] = &[
-    0x0403, 0x0503, 0x0603, 0x0807, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203,
-    0x0201,
+    0x0403, 0x0503, 0x0603, 0x0807, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203, 0x0201,
 ];
 
 /// The run's connection budget ([`super::MAX_CONNECTIONS`]).
@@ -139,7 +138,14 @@ impl Ctx {
                 }
                 buf.extend_from_slice(&chunk[..n]);
                 match wire::parse_flight(&buf, want_certificate) {
-                    Flight::Done(a) => return a,
+                    Flight::Done(a) => {
+                        if a.accepted().is_some() {
+                            // Say goodbye rather than vanish, so that the server's log records a
+                            // client that cancelled, not one that rejected its certificate.
+                            let _ = tcp.write_all(&wire::USER_CANCELED_ALERT).await;
+                        }
+                        return a;
+                    }
                     Flight::Incomplete if buf.len() >= wire::MAX_FLIGHT => {
                         return wire::flight_at_end(&buf)
                     }
@@ -395,7 +401,12 @@ pub(crate) async fn map(ctx: &Ctx, input: &MapInput<'_>) -> TlsMap {
     let sni = input.sni.as_deref();
 
     // 1. Versions, each alone.
-    let version_list = [version::TLS10, version::TLS11, version::TLS12, version::TLS13];
+    let version_list = [
+        version::TLS10,
+        version::TLS11,
+        version::TLS12,
+        version::TLS13,
+    ];
     let specs = version_list
         .iter()
         .map(|&v| match v {
@@ -439,7 +450,11 @@ pub(crate) async fn map(ctx: &Ctx, input: &MapInput<'_>) -> TlsMap {
     }
     if accepted_version_ids.contains(&version::TLS12) {
         for &s in TLS12_SUITES {
-            suite_specs.push(broad(&[version::TLS12], &[s, suites::EMPTY_RENEGOTIATION_INFO_SCSV], sni));
+            suite_specs.push(broad(
+                &[version::TLS12],
+                &[s, suites::EMPTY_RENEGOTIATION_INFO_SCSV],
+                sni,
+            ));
             suite_keys.push((s, version::TLS12));
         }
     }
@@ -560,7 +575,10 @@ pub(crate) async fn map(ctx: &Ctx, input: &MapInput<'_>) -> TlsMap {
             .iter()
             .map(|v| suites::version_name(*v))
             .collect(),
-        accepted_suites: accepted_suite_ids.iter().map(|s| suites::suite_name(*s)).collect(),
+        accepted_suites: accepted_suite_ids
+            .iter()
+            .map(|s| suites::suite_name(*s))
+            .collect(),
         versions,
         suites: suite_results,
         sni: sni_map,
@@ -614,7 +632,14 @@ async fn chain_for(
             return (report, None);
         }
     };
-    let result = tlsclient::handshake(tcp, config, name, ctx.timeout.min(ctx.deadline.saturating_duration_since(Instant::now()))).await;
+    let result = tlsclient::handshake(
+        tcp,
+        config,
+        name,
+        ctx.timeout
+            .min(ctx.deadline.saturating_duration_since(Instant::now())),
+    )
+    .await;
     let chain: Vec<CertificateDer<'static>> = recorder.chain();
     fill_chain(&mut report, &chain, input);
     let after = match result {
@@ -634,6 +659,7 @@ async fn chain_for(
                     .unwrap_or_default()
             );
             if case == "host name" {
+                close_politely(tls).await;
                 None
             } else {
                 Some(connect_after_handshake(ctx, input, tls, case).await)
@@ -646,7 +672,10 @@ async fn chain_for(
 /// Fills in the chain facts, verification against `--ca`, and the root the device needs.
 fn fill_chain(report: &mut ChainReport, chain: &[CertificateDer<'static>], input: &MapInput<'_>) {
     report.certificates = chain.iter().filter_map(|c| tlsclient::facts(c)).collect();
-    report.leaf_fingerprint = report.certificates.first().map(|c| c.fingerprint_sha256.clone());
+    report.leaf_fingerprint = report
+        .certificates
+        .first()
+        .map(|c| c.fingerprint_sha256.clone());
     if chain.is_empty() {
         return;
     }
@@ -654,9 +683,7 @@ fn fill_chain(report: &mut ChainReport, chain: &[CertificateDer<'static>], input
     let ca_ders: &[Vec<u8>] = input.roots.map_or(&[], |(_, d)| d.as_slice());
     if let Some((der, dn)) = tlsclient::root_for(&ders, ca_ders) {
         report.root_sent = report.certificates.last().is_some_and(|c| c.self_signed);
-        report.root_in_ca_file = der
-            .as_ref()
-            .is_some_and(|d| ca_ders.iter().any(|c| c == d));
+        report.root_in_ca_file = der.as_ref().is_some_and(|d| ca_ders.iter().any(|c| c == d));
         report.root_needed = Some(dn);
         report.root_der = der;
     }
@@ -680,7 +707,11 @@ async fn connect_after_handshake(
     tls: tokio_rustls::client::TlsStream<TcpStream>,
     case: &str,
 ) -> String {
-    let suffix = if case == "no SNI" { "-nosni" } else { "-wrongsni" };
+    let suffix = if case == "no SNI" {
+        "-nosni"
+    } else {
+        "-wrongsni"
+    };
     let io: mqtt::BoxIo = Box::new(tls);
     let conn = match &input.ws_url {
         Some(url) => match mqtt::ws_upgrade(io, url, ctx.timeout).await {
@@ -694,11 +725,16 @@ async fn connect_after_handshake(
         return "closed after the handshake (CONNECT could not be sent)".to_owned();
     }
     let text = match session.recv().await {
-        Ok(Packet::ConnAck(ConnAck { reason, .. })) if reason == ReasonCode::Success => {
-            "CONNACK 0x00: accepted".to_owned()
-        }
+        Ok(Packet::ConnAck(ConnAck {
+            reason: ReasonCode::Success,
+            ..
+        })) => "CONNACK 0x00: accepted".to_owned(),
         Ok(Packet::ConnAck(ConnAck { reason, .. })) => {
-            format!("CONNACK refused: 0x{:02X} {}", reason.to_u8(), reason.name())
+            format!(
+                "CONNACK refused: 0x{:02X} {}",
+                reason.to_u8(),
+                reason.name()
+            )
         }
         Ok(p) => format!("{:?} instead of CONNACK", p.packet_type()),
         Err(mqtt::MqttError::Closed) => "closed after CONNECT, without CONNACK".to_owned(),
@@ -714,7 +750,10 @@ async fn connect_after_handshake(
 async fn alpn_check(ctx: &Ctx, input: &MapInput<'_>) -> AlpnResult {
     let offered = "mqtt".to_owned();
     let recorder = Recorder::accept_any();
-    let name = input.sni.clone().unwrap_or_else(|| input.verify_name.clone());
+    let name = input
+        .sni
+        .clone()
+        .unwrap_or_else(|| input.verify_name.clone());
     let (config, name) = match (
         tlsclient::config(recorder, input.sni.is_some(), &["mqtt"], input.auth),
         tlsclient::server_name(&name),
@@ -749,6 +788,7 @@ async fn alpn_check(ctx: &Ctx, input: &MapInput<'_>) -> AlpnResult {
                 Some(p) => format!("the server selected {p:?}"),
                 None => "the server ignores ALPN: a handshake offering \"mqtt\" succeeds without a protocol selected (devices that send ALPN are fine; ones that require an answer are not)".into(),
             };
+            close_politely(tls).await;
             AlpnResult {
                 offered,
                 negotiated,
@@ -768,6 +808,12 @@ async fn alpn_check(ctx: &Ctx, input: &MapInput<'_>) -> AlpnResult {
             detail: format!("unknown: the handshake failed ({})", describe_handshake_error(&e)),
         },
     }
+}
+
+/// Ends a mapping handshake with close_notify, so the broker does not log a rejected
+/// certificate.
+async fn close_politely(mut tls: tokio_rustls::client::TlsStream<TcpStream>) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
 }
 
 /// A handshake error in words, naming the alert.

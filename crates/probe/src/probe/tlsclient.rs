@@ -40,12 +40,10 @@ impl Recorder {
 
     /// A recorder that verifies against `roots` (the `--ca` file).
     pub(crate) fn verifying(roots: &RootCertStore) -> Result<Arc<Self>, String> {
-        let verifier = WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots.clone()),
-            provider(),
-        )
-        .build()
-        .map_err(|e| format!("--ca: {e}"))?;
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots.clone()), provider())
+                .build()
+                .map_err(|e| format!("--ca: {e}"))?;
         Ok(Arc::new(Self {
             chain: Mutex::new(Vec::new()),
             verify: Some(verifier),
@@ -299,10 +297,9 @@ pub(crate) fn verify_chain(
     let Some((leaf, rest)) = chain.split_first() else {
         return Err("the server sent no certificate".into());
     };
-    let verifier =
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots.clone()), provider())
-            .build()
-            .map_err(|e| e.to_string())?;
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots.clone()), provider())
+        .build()
+        .map_err(|e| e.to_string())?;
     verifier
         .verify_server_cert(leaf, rest, name, &[], UnixTime::now())
         .map(|_| ())
@@ -312,7 +309,10 @@ pub(crate) fn verify_chain(
 /// The certificate a device must trust for `chain`: the self-signed root when the server sends
 /// it, else a certificate from `ca_certs` that issued the last one sent. Returns its DER and
 /// the DN it carries; the DER is `None` when neither has it (only the DN is known then).
-pub(crate) fn root_for(chain: &[Vec<u8>], ca_certs: &[Vec<u8>]) -> Option<(Option<Vec<u8>>, String)> {
+pub(crate) fn root_for(
+    chain: &[Vec<u8>],
+    ca_certs: &[Vec<u8>],
+) -> Option<(Option<Vec<u8>>, String)> {
     let now = SystemTime::now();
     let last = chain.last()?;
     let last_s = lantern_pki::describe_der(last, now).ok()?;
@@ -346,8 +346,7 @@ pub(crate) fn root_for(chain: &[Vec<u8>], ca_certs: &[Vec<u8>]) -> Option<(Optio
 
 /// A certificate as PEM with LF line endings (RFC 7468 §2: 64-character lines).
 pub(crate) fn pem(der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
     for chunk in der.chunks(3) {
         let n = chunk

@@ -123,7 +123,9 @@ fn judge(
                     &mut v,
                     Cause::ClientRejectedServerCert {
                         alert: "rejected the certificate served without SNI".into(),
-                        root: chain.and_then(|c| c.root_needed.clone()).unwrap_or_default(),
+                        root: chain
+                            .and_then(|c| c.root_needed.clone())
+                            .unwrap_or_default(),
                         validity: chain
                             .and_then(|c| c.certificates.first())
                             .map(|c| format!("from {} to {}", c.not_before, c.not_after))
@@ -184,13 +186,18 @@ fn judge(
             }
         }
         Answer::Alert { .. } | Answer::Closed | Answer::Malformed { .. } => {
-            let names = |v: &[u16], f: fn(u16) -> String| v.iter().map(|x| f(*x)).collect::<Vec<_>>();
+            let names =
+                |v: &[u16], f: fn(u16) -> String| v.iter().map(|x| f(*x)).collect::<Vec<_>>();
             if shared_versions.is_empty() && !accepted_versions.is_empty() {
                 let offered = names(p.versions, suites::version_name);
                 let none_of = if offered.len() == 1 {
                     format!("does not accept {}, the only version it offers", offered[0])
                 } else {
-                    format!("accepts none of the {} versions it offers ({})", offered.len(), offered.join(", "))
+                    format!(
+                        "accepts none of the {} versions it offers ({})",
+                        offered.len(),
+                        offered.join(", ")
+                    )
                 };
                 v.verdict = format!(
                     "A device with profile {name} will fail at TLS: the server {none_of}, and accepts only {}; enable {} on the device or use a broker listener that accepts {}.",
@@ -207,7 +214,10 @@ fn judge(
                 );
             } else if shared_suites.is_empty() {
                 let offered = names(&real, suites::suite_name);
-                let untested = real.iter().filter(|s| !map.tried_suite_ids.contains(s)).count();
+                let untested = real
+                    .iter()
+                    .filter(|s| !map.tried_suite_ids.contains(s))
+                    .count();
                 let untested = if untested > 0 {
                     format!(" ({untested} of them not in the probe's scan)")
                 } else {
@@ -215,13 +225,19 @@ fn judge(
                 };
                 let rustls_ok: Vec<String> = offered
                     .iter()
-                    .filter(|s| s.starts_with("TLS_ECDHE_") && (s.contains("_GCM_") || s.contains("CHACHA20")))
+                    .filter(|s| {
+                        s.starts_with("TLS_ECDHE_")
+                            && (s.contains("_GCM_") || s.contains("CHACHA20"))
+                    })
                     .cloned()
                     .collect();
                 let broker_side = if rustls_ok.is_empty() {
                     format!("use a broker that accepts one of them ({}; Lantern's TLS, rustls, implements none of them)", offered.join(", "))
                 } else {
-                    format!("add {} to the listener's cipher_suites", rustls_ok.join(", "))
+                    format!(
+                        "add {} to the listener's cipher_suites",
+                        rustls_ok.join(", ")
+                    )
                 };
                 v.verdict = format!(
                     "A device with profile {name} will fail at TLS: the server accepts none of the {} it offers{untested}; enable ECDHE suites on the device ({}) or {}.",

@@ -103,7 +103,11 @@ pub(crate) struct HelloSpec {
 impl HelloSpec {
     /// The highest version offered.
     pub(crate) fn max_version(&self) -> u16 {
-        self.versions.iter().copied().max().unwrap_or(version::TLS12)
+        self.versions
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(version::TLS12)
     }
 
     /// Whether TLS 1.3 is offered.
@@ -165,7 +169,11 @@ impl HelloSpec {
             put_ext(&mut out, ext::SERVER_NAME, &e);
         }
         if !self.signature_algorithms.is_empty() {
-            put_ext(&mut out, ext::SIGNATURE_ALGORITHMS, &u16_list(&self.signature_algorithms));
+            put_ext(
+                &mut out,
+                ext::SIGNATURE_ALGORITHMS,
+                &u16_list(&self.signature_algorithms),
+            );
         }
         if !self.groups.is_empty() {
             put_ext(&mut out, ext::SUPPORTED_GROUPS, &u16_list(&self.groups));
@@ -433,7 +441,10 @@ fn parse_server_hello(b: &[u8]) -> Result<ServerHello, String> {
     let random = b.get(2..34).ok_or_else(short)?;
     let sid_len = usize::from(*b.get(34).ok_or_else(short)?);
     let mut p = 35 + sid_len;
-    let suite = u16::from_be_bytes([*b.get(p).ok_or_else(short)?, *b.get(p + 1).ok_or_else(short)?]);
+    let suite = u16::from_be_bytes([
+        *b.get(p).ok_or_else(short)?,
+        *b.get(p + 1).ok_or_else(short)?,
+    ]);
     p += 3; // suite + compression method
     let mut h = ServerHello {
         version: legacy,
@@ -450,7 +461,9 @@ fn parse_server_hello(b: &[u8]) -> Result<ServerHello, String> {
     while p + 4 <= end {
         let id = u16::from_be_bytes([b[p], b[p + 1]]);
         let len = usize::from(u16::from_be_bytes([b[p + 2], b[p + 3]]));
-        let data = b.get(p + 4..p + 4 + len).ok_or("ServerHello extension overruns")?;
+        let data = b
+            .get(p + 4..p + 4 + len)
+            .ok_or("ServerHello extension overruns")?;
         p += 4 + len;
         match id {
             ext::SUPPORTED_VERSIONS if data.len() == 2 => {
@@ -525,6 +538,10 @@ pub(crate) fn alert_name(d: u8) -> String {
     };
     name.to_owned()
 }
+
+/// A plaintext fatal `user_canceled` alert (RFC 8446 §6.1), sent to end a scan politely: the
+/// client has no keys yet, so the alert travels in clear.
+pub(crate) const USER_CANCELED_ALERT: [u8; 7] = [content::ALERT, 0x03, 0x03, 0x00, 0x02, 2, 90];
 
 /// Alert descriptions the probe reasons about.
 pub(crate) mod alert {
@@ -647,7 +664,11 @@ mod tests {
         assert_eq!((h.version, h.suite, h.retry), (0x0303, 0x009C, false));
         // Every prefix is incomplete, never an error.
         for n in 0..flight.len() {
-            assert_eq!(parse_flight(&flight[..n], false), Flight::Incomplete, "prefix {n}");
+            assert_eq!(
+                parse_flight(&flight[..n], false),
+                Flight::Incomplete,
+                "prefix {n}"
+            );
         }
     }
 
