@@ -843,28 +843,11 @@ impl Open {
                 } else {
                     ReasonCode::Success
                 };
-                match (qos, packet_id) {
-                    (QoS::AtLeastOnce, Some(pid)) => {
-                        let ack = Ack {
-                            packet_id: pid,
-                            reason,
-                            properties: AckProperties::default(),
-                        };
-                        encode(&Packet::PubAck(ack), self.version, out);
-                    }
-                    (QoS::ExactlyOnce, Some(pid)) => {
-                        if !v5 {
-                            self.session.lock().incoming_qos2.insert(pid.get());
-                        }
-                        let ack = Ack {
-                            packet_id: pid,
-                            reason,
-                            properties: AckProperties::default(),
-                        };
-                        encode(&Packet::PubRec(ack), self.version, out);
-                    }
-                    _ => {}
+                if let (QoS::ExactlyOnce, Some(pid), false) = (qos, packet_id, v5) {
+                    // 3.1.1: the flow completes normally, so PUBREL must find the id.
+                    self.session.lock().incoming_qos2.insert(pid.get());
                 }
+                self.acknowledge(qos, packet_id, reason, out);
                 return Ok(());
             }
         }
@@ -906,26 +889,29 @@ impl Open {
         } else {
             ReasonCode::Success
         };
-        match (qos, packet_id) {
-            (QoS::AtLeastOnce, Some(pid)) => {
-                let ack = Ack {
-                    packet_id: pid,
-                    reason,
-                    properties: AckProperties::default(),
-                };
-                encode(&Packet::PubAck(ack), self.version, out);
-            }
-            (QoS::ExactlyOnce, Some(pid)) => {
-                let ack = Ack {
-                    packet_id: pid,
-                    reason,
-                    properties: AckProperties::default(),
-                };
-                encode(&Packet::PubRec(ack), self.version, out);
-            }
-            _ => {}
-        }
+        self.acknowledge(qos, packet_id, reason, out);
         Ok(())
+    }
+
+    /// PUBACK for QoS 1, PUBREC for QoS 2, nothing for QoS 0.
+    fn acknowledge(
+        &self,
+        qos: QoS,
+        packet_id: Option<lantern_codec::PacketId>,
+        reason: ReasonCode,
+        out: &mut BytesMut,
+    ) {
+        let Some(packet_id) = packet_id else { return };
+        let ack = Ack {
+            packet_id,
+            reason,
+            properties: AckProperties::default(),
+        };
+        match qos {
+            QoS::AtLeastOnce => encode(&Packet::PubAck(ack), self.version, out),
+            QoS::ExactlyOnce => encode(&Packet::PubRec(ack), self.version, out),
+            QoS::AtMostOnce => {}
+        }
     }
 
     /// PUBACK or PUBCOMP: the end of an outgoing flow.
