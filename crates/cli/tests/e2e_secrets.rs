@@ -48,7 +48,8 @@ fn connect_v5_with_secrets(flags_extra: u8) -> Vec<u8> {
 
 fn exchange(port: u16, bytes: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(3))).expect("set a read timeout");
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("set a read timeout");
     s.write_all(bytes).expect("send to the broker");
     let mut reply = Vec::new();
     let _ = s.read_to_end(&mut reply);

@@ -289,3 +289,31 @@ fn handmade_esp_idf_with_direction_words() {
     assert_eq!(r.streams[0].direction, Some(Dir::FromDevice));
     assert_eq!(r.streams[1].direction, Some(Dir::ToDevice));
 }
+
+#[test]
+fn handmade_simcom_ssl_and_connlost_codes() {
+    let r = golden("simcom_cch_connlost.txt");
+    let hs = code(&r, "+CCHOPEN: 0,15");
+    assert_eq!(hs.table, "SIMCom SSL (CCH)");
+    assert_eq!(hs.name, "handshake error");
+    assert!(hs.is_error);
+    assert_eq!(code(&r, "+CCHOPEN: 0,13").name, "get DNS error");
+    assert_eq!(code(&r, "+CCHOPEN: 1,19").name, "not set certificates");
+    assert_eq!(code(&r, "+CCH_RECV_CLOSED: 0,4").name, "peer closed");
+    assert!(!code(&r, "+CCHSTART: 0").is_error);
+    assert!(!code(&r, "+CCHSTOP: 0").is_error);
+    // A value outside the manual's 0–19 is reported as unknown, not guessed.
+    assert_eq!(code(&r, "+CCHOPEN: 0,42").name, "unknown code");
+    let lost = code(&r, "+CMQTTCONNLOST: 0,1");
+    assert_eq!(lost.table, "SIMCom +CMQTTCONNLOST");
+    assert_eq!(lost.name, "socket is closed passively");
+    assert_eq!(code(&r, "+CMQTTCONNLOST: 0,2").name, "socket is reset");
+    assert_eq!(code(&r, "+CMQTTCONNLOST: 0,3").name, "network is closed");
+    assert_eq!(code(&r, "+CMQTTCONNLOST: 1,9").name, "unknown code");
+    // The CCH/CONNLOST codes do not leak into the CMQTT result-code table.
+    assert!(r
+        .codes
+        .iter()
+        .filter(|c| c.text.starts_with("+CCH") || c.text.starts_with("+CMQTTCONNLOST"))
+        .all(|c| c.table != "SIMCom CMQTT"));
+}

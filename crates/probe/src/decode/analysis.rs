@@ -321,7 +321,8 @@ impl Analysis {
 
 /// Codes written anywhere in one line, prose included.
 fn scan_line(no: usize, text: &str, add: &mut impl FnMut(CodeExplanation)) {
-    // SIMCom: "+CMQTTCONNECT: 0,32", "+CMQTTSTART: 0", "+IPCLOSE: 0,1", "+CME ERROR: 10".
+    // SIMCom: "+CMQTTCONNECT: 0,32", "+CMQTTSTART: 0", "+CMQTTCONNLOST: 0,1", "+CCHOPEN: 0,15",
+    // "+IPCLOSE: 0,1", "+CME ERROR: 10".
     let mut rest = text;
     while let Some(i) = rest.find('+') {
         let tail = &rest[i..];
@@ -359,6 +360,17 @@ fn scan_line(no: usize, text: &str, add: &mut impl FnMut(CodeExplanation)) {
             }
             "+CMQTTSTART" | "+CMQTTSTOP" if nums.len() == 1 => {
                 add(codes::explain_simcom_cmqtt(no, shown(1), nums[0]))
+            }
+            "+CMQTTCONNLOST" if nums.len() == 2 => {
+                add(codes::explain_cmqtt_connlost(no, shown(2), nums[1]))
+            }
+            "+CCHOPEN" | "+CCHCLOSE" | "+CCHSEND" | "+CCHRECV" | "+CCH_RECV_CLOSED"
+                if nums.len() == 2 =>
+            {
+                add(codes::explain_simcom_ssl(no, shown(2), nums[1]));
+            }
+            "+CCHSTART" | "+CCHSTOP" if nums.len() == 1 => {
+                add(codes::explain_simcom_ssl(no, shown(1), nums[0]))
             }
             "+IPCLOSE" if nums.len() == 2 => add(codes::explain_ipclose(no, shown(2), nums[1])),
             "+CME ERROR" if nums.len() == 1 => add(codes::explain_cme(no, shown(1), nums[0])),

@@ -84,6 +84,56 @@ const SIMCOM_CMQTT: &[Entry] = &[
     (34, "open SSL session failed", "the modem could not open the SSL session", Some("the SSL context is unusable: the cacert file is missing, unreadable or malformed (CRLF line endings, wrong length in AT+CCERTDOWN, DER under a .pem name), or AT+CMQTTSSLCFG points at another context")),
 ];
 
+/// Source of [`SIMCOM_CMQTT_CONNLOST`].
+pub const SIMCOM_CMQTT_CONNLOST_SOURCE: &str = "SIMCom SIM7500_SIM7600 Series MQTT(S) AT Command Manual / A76XX Series MQTT(S) AT manual, unsolicited result code \"+CMQTTCONNLOST: <client_index>,<cause>\", <cause> values 1-3 (URC listed at momoiot.co.kr/lte-at/cmd/mqtt-err-and-unsolicited-code)";
+
+/// SIMCom `+CMQTTCONNLOST: <client_index>,<cause>` causes.
+///
+/// Source: SIMCom MQTT(S) AT manual, `<cause>` "The cause of disconnection": 1 socket is closed
+/// passively, 2 socket is reset, 3 network is closed. The momoiot.co.kr mirror lists the URC but
+/// not the values; the wording was checked against open-source SIMCom drivers that quote the
+/// manual. Likely causes are Lantern's.
+const SIMCOM_CMQTT_CONNLOST: &[Entry] = &[
+    (1, "socket is closed passively", "the broker (or a middlebox) closed the TCP connection", Some("the broker dropped the session: keep-alive expired (no PINGREQ in 1.5 x keepalive), another client connected with the same client id, or the broker refused a PUBLISH/SUBSCRIBE (ACL)")),
+    (2, "socket is reset", "the TCP connection was reset (RST)", Some("a NAT or carrier firewall forgot the idle connection (keep-alive longer than the carrier's NAT timeout), or the broker aborted the connection")),
+    (3, "network is closed", "the modem's data connection (PDP context) was lost", Some("lost registration or coverage, or the network deactivated the PDP context; +CMQTTNONET usually follows, then AT+CMQTTSTART is needed again")),
+];
+
+/// Source of [`SIMCOM_SSL`].
+pub const SIMCOM_SSL_SOURCE: &str = "SIMCom A7600 Series SSL Application Note V1.00 (2020-06-19), §4.1.1 \"Command result <err> codes\" (same CCH commands as the A76XX / SIM7500_SIM7600 SSL AT manuals, mirrored at momoiot.co.kr/lte-at/cmd/ssl and momoiot.co.kr/5g-at/cmd/ssl)";
+
+/// SIMCom SSL (CCH) `<err>` codes: `+CCHSTART: <err>`, `+CCHSTOP: <err>`,
+/// `+CCHOPEN: <session_id>,<err>`, `+CCHCLOSE: <session_id>,<err>`, `+CCHSEND: <session_id>,<err>`,
+/// `+CCHRECV: <session_id>,<err>` and `+CCH_RECV_CLOSED: <session_id>,<err>`.
+///
+/// Source: SIMCom "A7600 Series SSL Application Note" V1.00, appendix 4.1.1 "Command result
+/// <err> codes" (0–19); the same list is quoted in TinyGSM's SIM7600 client for `+CCHOPEN`.
+/// `+CCH_PEER_CLOSED: <session_id>` carries no code ("the connection is closed by the server").
+/// `AT+CSSLCFG` and `AT+CCERTDOWN` answer only `OK` / `ERROR`, so they have no table here.
+/// Likely causes are Lantern's.
+const SIMCOM_SSL: &[Entry] = &[
+    (0, "operation succeeded", "the operation succeeded", None),
+    (1, "alerting state (reserved)", "alerting state (reserved by SIMCom)", None),
+    (2, "unknown error", "an unknown error", None),
+    (3, "busy", "the SSL service or session is busy", None),
+    (4, "peer closed", "the server closed the connection", Some("the server refused the TLS session (SNI, client certificate, TLS version) or closed an idle connection")),
+    (5, "operation timeout", "the operation timed out", Some("the server did not answer in time: poor coverage, a firewall dropping packets, or a wrong port")),
+    (6, "transfer failed", "sending or receiving failed", None),
+    (7, "memory error", "the modem ran out of memory", None),
+    (8, "invalid parameter", "a parameter is invalid", None),
+    (9, "network error", "a network error", Some("no data connection: check APN, registration (AT+CGREG? / AT+CEREG?) and AT+CCHSTART")),
+    (10, "open session error", "the session could not be opened", Some("the session id is already open, or AT+CCHSTART was not run")),
+    (11, "state error", "the command is not allowed in the current state", Some("e.g. AT+CCHOPEN before AT+CCHSTART, or on a session that is already open")),
+    (12, "create socket error", "the modem could not create a socket", None),
+    (13, "get DNS error", "the host name could not be resolved", Some("wrong host name, or no DNS on the data connection")),
+    (14, "connect socket error", "the TCP connection to the server failed", Some("wrong host or port, a firewall, or no route")),
+    (15, "handshake error", "the TLS handshake failed", Some("SNI not sent (AT+CSSLCFG=\"enableSNI\",<ctx>,1), no common TLS version or cipher suite (AT+CSSLCFG=\"sslversion\"/\"ciphersuites\", old firmware), or the CA in AT+CSSLCFG=\"cacert\" does not match the server's chain")),
+    (16, "close socket error", "closing the socket failed", None),
+    (17, "nonet", "there is no network", Some("the data connection (PDP context) is down")),
+    (18, "send data timeout", "sending data timed out", None),
+    (19, "not set certificates", "a certificate the SSL context needs is not set", Some("authmode requires a cacert (and clientcert/clientkey for mutual TLS) that AT+CSSLCFG did not configure, or AT+CCHSSLCFG points at another context")),
+];
+
 /// Source of [`SIMCOM_IPCLOSE`].
 pub const SIMCOM_IPCLOSE_SOURCE: &str = "SIMCom A76XX Series TCPIP Application Note V1.01, \"+IPCLOSE: <client_index>,<close_reason>\" (mirrored at momoiot.co.kr/lte-at/cmd/tcpudp-info-error-code)";
 
@@ -99,13 +149,14 @@ const SIMCOM_IPCLOSE: &[Entry] = &[
 ];
 
 /// Source of [`MBEDTLS`].
-pub const MBEDTLS_SOURCE: &str = "Mbed TLS include/mbedtls/ssl.h, x509.h and net_sockets.h (2.x and 3.x; names differ where 3.x reused a value)";
+pub const MBEDTLS_SOURCE: &str = "Mbed TLS include/mbedtls/ssl.h, x509.h and net_sockets.h (checked against v2.28.9 and v3.6.6; names differ where 3.x reused a value)";
 
 /// mbedTLS negative error codes (high-level SSL/X.509 and low-level NET modules).
 ///
-/// Source: Mbed TLS `include/mbedtls/ssl.h` ("SSL Error codes", 2.x and 3.x), `x509.h`
-/// ("X509 Error codes") and `net_sockets.h`. Where 3.x reused a 2.x value for another error,
-/// both names are given. Codes are stored as positive magnitudes.
+/// Source: Mbed TLS `include/mbedtls/ssl.h` ("SSL Error codes"), `x509.h` ("X509 Error codes")
+/// and `net_sockets.h`, checked against the v2.28.9 and v3.6.6 tags. A name marked (2.x) no
+/// longer exists in 3.x; where 3.x reused a 2.x value for another error, both names are given.
+/// Codes are stored as positive magnitudes.
 const MBEDTLS: &[Entry] = &[
     (0x0042, "MBEDTLS_ERR_NET_SOCKET_FAILED", "failed to open a socket", None),
     (0x0044, "MBEDTLS_ERR_NET_CONNECT_FAILED", "the connection to the server failed", Some("wrong host or port, or no route")),
@@ -120,7 +171,7 @@ const MBEDTLS: &[Entry] = &[
     (0x6800, "MBEDTLS_ERR_SSL_TIMEOUT", "the operation timed out", None),
     (0x6880, "MBEDTLS_ERR_SSL_WANT_WRITE", "the connection requires a write call (not an error for non-blocking IO)", None),
     (0x6900, "MBEDTLS_ERR_SSL_WANT_READ", "no data available on the transport yet (not an error for non-blocking IO)", None),
-    (0x6980, "MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE", "none of the common cipher suites is usable", None),
+    (0x6980, "MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE (2.x)", "none of the common cipher suites is usable", None),
     (0x6A00, "MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL", "a buffer is too small to receive or write a message", None),
     (0x6C00, "MBEDTLS_ERR_SSL_INTERNAL_ERROR", "internal error", None),
     (0x6E80, "MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION / BAD_PROTOCOL_VERSION (3.x)", "the handshake protocol version is not within the configured min/max", Some("the server insists on a TLS version the device does not enable (e.g. TLS 1.3 only, or TLS 1.2 disabled)")),
@@ -146,7 +197,7 @@ const MBEDTLS: &[Entry] = &[
     (0x7980, "MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO (2.x)", "processing of the ServerHello failed", None),
     (0x7A00, "MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE (2.x) / BAD_CERTIFICATE (3.x)", "processing of the Certificate message failed", Some("certificate verification failed (CA, time, host name), or the chain uses an algorithm not compiled in")),
     (0x7B00, "MBEDTLS_ERR_SSL_BAD_HS_SERVER_KEY_EXCHANGE (2.x) / RECEIVED_NEW_SESSION_TICKET (3.x)", "processing of ServerKeyExchange failed (2.x) / a NewSessionTicket arrived (3.x, not an error)", Some("2.x: MBEDTLS_MPI_MAX_SIZE too small for the server's DH/RSA key")),
-    (0x7E80, "MBEDTLS_ERR_SSL_BAD_HS_FINISHED (2.x)", "processing of the Finished message failed", None),
+    (0x7E80, "MBEDTLS_ERR_SSL_BAD_HS_FINISHED (2.x) / CACHE_ENTRY_NOT_FOUND (3.x)", "processing of the Finished message failed (2.x) / a session cache entry was not found (3.x)", None),
     (0x7F00, "MBEDTLS_ERR_SSL_ALLOC_FAILED", "memory allocation failed", Some("the heap cannot hold two 16 KiB record buffers plus the certificate chain")),
 ];
 
@@ -323,7 +374,8 @@ pub const CME_SOURCE: &str = "3GPP TS 27.007 §9.2.1 (+CME ERROR general errors)
 
 /// `+CME ERROR: <n>` general codes.
 ///
-/// Source: 3GPP TS 27.007 §9.2.1 "General errors" (only the values Lantern lists).
+/// Source: 3GPP TS 27.007 §9.2.1 "General errors" (only the values Lantern lists; checked
+/// against the 27.007 v14.10.0 list that Nordic's nRF Connect SDK carries).
 const CME: &[Entry] = &[
     (0, "phone failure", "phone failure", None),
     (3, "operation not allowed", "operation not allowed", None),
@@ -348,7 +400,9 @@ pub const NRF_CMNG_SOURCE: &str =
 /// nRF91 `AT%CMNG=<opcode>,<sec_tag>,<type>` credential types (only the ones Lantern lists).
 ///
 /// Source: Nordic "nRF91 AT Commands Reference Guide", %CMNG: 0 root CA certificate, 1 client
-/// certificate, 2 client private key, 3 PSK, 4 PSK identity.
+/// certificate, 2 client private key, 3 PSK, 4 PSK identity — the same order as
+/// `enum modem_key_mgmt_cred_type` in nRF Connect SDK `include/modem/modem_key_mgmt.h`, which
+/// passes these values to %CMNG.
 const NRF_CMNG_TYPES: &[Entry] = &[
     (
         0,
@@ -375,7 +429,8 @@ const NRF_CMNG_TYPES: &[Entry] = &[
 /// Source of the TLS alert names.
 pub const TLS_ALERT_SOURCE: &str = "RFC 8446 §6 and the IANA TLS Alert registry";
 
-/// TLS alert descriptions (RFC 8446 §6, RFC 5246 §7.2, RFC 6066 §9, IANA TLS Alerts).
+/// TLS alert descriptions (RFC 8446 §6, RFC 5246 §7.2, RFC 6066 §9, IANA TLS Alerts); the
+/// numbers match the `MBEDTLS_SSL_ALERT_MSG_*` values in Mbed TLS 3.6 `ssl.h`.
 const TLS_ALERTS: &[Entry] = &[
     (0, "close_notify", "the sender is closing the connection", None),
     (10, "unexpected_message", "an inappropriate message was received", None),
@@ -472,6 +527,32 @@ pub fn explain_simcom_cmqtt(line: usize, text: String, code: i64) -> CodeExplana
         text,
         code,
         code != 0,
+    )
+}
+
+/// A SIMCom SSL (CCH) result code (`+CCHOPEN: 0,<err>`, `+CCHSTART: <err>`, …).
+pub fn explain_simcom_ssl(line: usize, text: String, code: i64) -> CodeExplanation {
+    explain_in(
+        SIMCOM_SSL,
+        "SIMCom SSL (CCH)",
+        SIMCOM_SSL_SOURCE,
+        line,
+        text,
+        code,
+        code != 0,
+    )
+}
+
+/// A SIMCom `+CMQTTCONNLOST` cause.
+pub fn explain_cmqtt_connlost(line: usize, text: String, cause: i64) -> CodeExplanation {
+    explain_in(
+        SIMCOM_CMQTT_CONNLOST,
+        "SIMCom +CMQTTCONNLOST",
+        SIMCOM_CMQTT_CONNLOST_SOURCE,
+        line,
+        text,
+        cause,
+        true,
     )
 }
 
@@ -619,9 +700,106 @@ mod tests {
     }
 
     #[test]
+    fn simcom_ssl_codes() {
+        let c = explain_simcom_ssl(1, String::new(), 15);
+        assert_eq!(c.name, "handshake error");
+        assert!(c.is_error);
+        assert_eq!(
+            explain_simcom_ssl(1, String::new(), 1).name,
+            "alerting state (reserved)"
+        );
+        assert_eq!(
+            explain_simcom_ssl(1, String::new(), 19).name,
+            "not set certificates"
+        );
+        assert!(!explain_simcom_ssl(1, String::new(), 0).is_error);
+        assert_eq!(
+            explain_simcom_ssl(1, String::new(), 20).name,
+            "unknown code"
+        );
+    }
+
+    #[test]
+    fn cmqtt_connlost_causes() {
+        assert_eq!(
+            explain_cmqtt_connlost(1, String::new(), 1).name,
+            "socket is closed passively"
+        );
+        assert_eq!(
+            explain_cmqtt_connlost(1, String::new(), 2).name,
+            "socket is reset"
+        );
+        assert_eq!(
+            explain_cmqtt_connlost(1, String::new(), 3).name,
+            "network is closed"
+        );
+        assert_eq!(
+            explain_cmqtt_connlost(1, String::new(), 0).name,
+            "unknown code"
+        );
+    }
+
+    #[test]
+    fn mbedtls_values_checked_against_headers() {
+        // 3.x reused -0x7E80 (2.x BAD_HS_FINISHED) for CACHE_ENTRY_NOT_FOUND.
+        assert!(explain_mbedtls(1, String::new(), 0x7E80)
+            .name
+            .contains("CACHE_ENTRY_NOT_FOUND (3.x)"));
+        assert!(explain_mbedtls(1, String::new(), 0x6980)
+            .name
+            .ends_with("(2.x)"));
+        assert_eq!(
+            explain_mbedtls(1, String::new(), 0x7780).name,
+            "MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE"
+        );
+        assert_eq!(
+            explain_mbedtls(1, String::new(), 0x2700).name,
+            "MBEDTLS_ERR_X509_CERT_VERIFY_FAILED"
+        );
+        assert_eq!(
+            explain_mbedtls(1, String::new(), 0x0050).name,
+            "MBEDTLS_ERR_NET_CONN_RESET"
+        );
+    }
+
+    #[test]
+    fn esp_codes() {
+        assert_eq!(
+            explain_esp(1, String::new(), 0x801A).name,
+            "ESP_ERR_MBEDTLS_SSL_HANDSHAKE_FAILED"
+        );
+        assert_eq!(
+            explain_esp(1, String::new(), 0x8008).name,
+            "ESP_ERR_ESP_TLS_TCP_CLOSED_FIN"
+        );
+        assert_eq!(
+            explain_esp(1, String::new(), 0x103).name,
+            "ESP_ERR_INVALID_STATE"
+        );
+        assert_eq!(explain_esp(1, String::new(), 0x107).name, "ESP_ERR_TIMEOUT");
+        assert_eq!(explain_esp(1, String::new(), 0x8009).name, "unknown code");
+    }
+
+    #[test]
+    fn cme_and_cmng() {
+        assert_eq!(explain_cme(1, String::new(), 10).name, "SIM not inserted");
+        assert_eq!(explain_cme(1, String::new(), 30).name, "no network service");
+        assert_eq!(explain_cme(1, String::new(), 100).name, "unknown");
+        assert_eq!(
+            explain_cmng_type(1, String::new(), 0).name,
+            "root CA certificate"
+        );
+        assert_eq!(explain_cmng_type(1, String::new(), 4).name, "PSK identity");
+        assert_eq!(explain_cmng_type(1, String::new(), 5).name, "unknown code");
+    }
+
+    #[test]
     fn alerts() {
         assert_eq!(tls_alert_name(48), Some("unknown_ca"));
         assert_eq!(tls_alert_name(112), Some("unrecognized_name"));
         assert_eq!(tls_alert_name(7), None);
+        assert_eq!(tls_alert_name(40), Some("handshake_failure"));
+        assert_eq!(tls_alert_name(116), Some("certificate_required"));
+        assert_eq!(tls_alert_name(120), Some("no_application_protocol"));
     }
 }
