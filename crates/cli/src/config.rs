@@ -95,6 +95,8 @@ struct RawListener {
     handshake_timeout: Option<String>,
     max_handshakes: Option<usize>,
     tls_min_version: Option<String>,
+    tls_backend: Option<RawBackend>,
+    tls_versions: Option<Vec<String>>,
     cipher_suites: Option<Vec<String>>,
     sni: Option<RawSni>,
     mtls: Option<RawMtls>,
@@ -107,6 +109,16 @@ enum RawTransport {
     Tls,
     Ws,
     Wss,
+}
+
+/// Which TLS implementation terminates a listener's connections.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum RawBackend {
+    /// rustls: TLS 1.2 and 1.3, forward-secret AEAD suites only. The default.
+    Rustls,
+    /// The system OpenSSL, for devices that need static RSA, CBC or TLS 1.0/1.1.
+    Legacy,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -274,7 +286,7 @@ impl Config {
                 bail!("{at}: default_tenant {default_tenant:?} is not a [[tenant]]");
             }
             spec.default_tenant = default_tenant.clone();
-            if let Some(path) = l.ws_path {
+            if let Some(path) = l.ws_path.clone() {
                 if !path.starts_with('/') {
                     bail!("{at}: ws_path must start with '/', got {path:?}");
                 }
@@ -291,10 +303,26 @@ impl Config {
                 spec.max_handshakes = n;
             }
             let tls_keys = l.tls_min_version.is_some()
+                || l.tls_backend.is_some()
+                || l.tls_versions.is_some()
                 || l.cipher_suites.is_some()
                 || l.sni.is_some()
                 || l.mtls.is_some();
-            if transport.is_tls() {
+            let legacy = l.tls_backend == Some(RawBackend::Legacy);
+            if transport.is_tls() && legacy {
+                let policy = legacy_policy(&at, &l, &mut warnings)?;
+                spec.tls = Some(TlsPolicy {
+                    min_version: MinVersion::Tls12,
+                    cipher_suites: l.cipher_suites,
+                    sni: sni_mode(l.sni),
+                    mtls: mtls_mode(l.mtls),
+                    default_tenant: default_tenant.clone(),
+                    legacy: Some(policy),
+                });
+            } else if transport.is_tls() {
+                if l.tls_versions.is_some() {
+                    bail!("{at}: tls_versions needs tls_backend = \"legacy\"; rustls listeners take tls_min_version");
+                }
                 let min_version = match l.tls_min_version.as_deref() {
                     None | Some("1.2") => MinVersion::Tls12,
                     Some("1.3") => MinVersion::Tls13,
@@ -321,20 +349,13 @@ impl Config {
                 spec.tls = Some(TlsPolicy {
                     min_version,
                     cipher_suites: l.cipher_suites,
-                    sni: match l.sni.unwrap_or(RawSni::Off) {
-                        RawSni::Off => SniMode::Off,
-                        RawSni::Optional => SniMode::Optional,
-                        RawSni::Required => SniMode::Required,
-                    },
-                    mtls: match l.mtls.unwrap_or(RawMtls::None) {
-                        RawMtls::None => MtlsMode::None,
-                        RawMtls::Optional => MtlsMode::Optional,
-                        RawMtls::Required => MtlsMode::Required,
-                    },
+                    sni: sni_mode(l.sni),
+                    mtls: mtls_mode(l.mtls),
                     default_tenant: default_tenant.clone(),
+                    legacy: None,
                 });
             } else if tls_keys {
-                bail!("{at}: tls_min_version, cipher_suites, sni and mtls need transport = \"tls\" or \"wss\"");
+                bail!("{at}: tls_backend, tls_min_version, tls_versions, cipher_suites, sni and mtls need transport = \"tls\" or \"wss\"");
             }
             spec.allow_anonymous = decide_anonymous(&at, &spec, l.allow_anonymous, &tenants)?;
             listeners.push(spec);
@@ -383,6 +404,96 @@ impl Config {
             data_dir: raw.data_dir.map(resolve),
         })
     }
+}
+
+fn sni_mode(raw: Option<RawSni>) -> SniMode {
+    match raw.unwrap_or(RawSni::Off) {
+        RawSni::Off => SniMode::Off,
+        RawSni::Optional => SniMode::Optional,
+        RawSni::Required => SniMode::Required,
+    }
+}
+
+fn mtls_mode(raw: Option<RawMtls>) -> MtlsMode {
+    match raw.unwrap_or(RawMtls::None) {
+        RawMtls::None => MtlsMode::None,
+        RawMtls::Optional => MtlsMode::Optional,
+        RawMtls::Required => MtlsMode::Required,
+    }
+}
+
+/// A `tls_backend = "legacy"` listener (OpenSSL): an explicit suite list, every suite known to
+/// the linked OpenSSL, versions from `tls_versions` (default 1.2 only; "1.3" needs a TLS 1.3
+/// suite in `cipher_suites`, so that every suite offered is listed). TLS 1.0 and 1.1 run
+/// at OpenSSL security level 0 (`@SECLEVEL=0`): OpenSSL 3 refuses them at level 1 and above.
+/// The weak suites and versions enabled are named in a start-up warning.
+fn legacy_policy(
+    at: &str,
+    l: &RawListener,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<lantern_net::legacy::LegacyPolicy> {
+    use lantern_net::legacy::{self, LegacyPolicy, LegacyVersion};
+    if l.tls_min_version.is_some() {
+        bail!("{at}: tls_min_version is for rustls listeners; a legacy listener lists its versions in tls_versions = [\"1.2\", …]");
+    }
+    let Some(suites) = &l.cipher_suites else {
+        bail!("{at}: tls_backend = \"legacy\" needs an explicit cipher_suites list (IANA names, e.g. \"TLS_RSA_WITH_AES_128_CBC_SHA\")");
+    };
+    if suites.is_empty() {
+        bail!("{at}: cipher_suites is empty");
+    }
+    legacy::check_suites(suites).with_context(|| format!("{at}: cipher_suites"))?;
+    let versions = match &l.tls_versions {
+        None => LegacyPolicy::default().versions,
+        Some(list) => {
+            let mut versions = Vec::new();
+            for v in list {
+                let Some(parsed) = LegacyVersion::parse(v) else {
+                    bail!("{at}: tls_versions: {v:?} is not one of \"1.0\", \"1.1\", \"1.2\", \"1.3\"");
+                };
+                if !versions.contains(&parsed) {
+                    versions.push(parsed);
+                }
+            }
+            if versions.is_empty() {
+                bail!("{at}: tls_versions is empty");
+            }
+            versions
+        }
+    };
+    if versions.contains(&LegacyVersion::Tls13) && !suites.iter().any(|s| legacy::is_tls13_suite(s))
+    {
+        bail!("{at}: tls_versions includes \"1.3\" but cipher_suites lists no TLS 1.3 suite (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256)");
+    }
+    let below13 = versions.iter().any(|v| *v != LegacyVersion::Tls13);
+    if below13 && suites.iter().all(|s| legacy::is_tls13_suite(s)) {
+        bail!("{at}: tls_versions allows TLS 1.2 or below but cipher_suites lists only TLS 1.3 suites");
+    }
+    let weak: Vec<String> = suites
+        .iter()
+        .filter_map(|s| {
+            let why = legacy::weaknesses(s, None);
+            (!why.is_empty())
+                .then(|| format!("{} ({})", s.trim().to_ascii_uppercase(), why.join(", ")))
+        })
+        .collect();
+    let old: Vec<&str> = versions
+        .iter()
+        .filter(|v| v.is_deprecated())
+        .map(|v| v.as_str())
+        .collect();
+    let mut warning = format!("{at}: tls_backend = \"legacy\" (the system OpenSSL)");
+    if !weak.is_empty() {
+        warning.push_str(&format!("; weak suites enabled: {}", weak.join("; ")));
+    }
+    if !old.is_empty() {
+        warning.push_str(&format!(
+            "; deprecated versions enabled (RFC 8996), at OpenSSL security level 0: {}",
+            old.join(", ")
+        ));
+    }
+    warnings.push(warning);
+    Ok(LegacyPolicy { versions })
 }
 
 /// Anonymous access: as configured; otherwise allowed on loopback, and beyond loopback only
@@ -438,6 +549,72 @@ mod tests {
 
     fn parse(text: &str) -> anyhow::Result<Config> {
         Config::parse(text, Path::new("/etc/lantern"))
+    }
+
+    const LEGACY: &str = r#"
+        [[listener]]
+        transport = "tls"
+        port = 0
+        tls_backend = "legacy"
+    "#;
+
+    #[test]
+    fn legacy_backend_needs_explicit_known_suites() {
+        let err = format!("{:#}", parse(LEGACY).unwrap_err());
+        assert!(err.contains("needs an explicit cipher_suites"), "{err}");
+        let text = format!(
+            "{LEGACY}cipher_suites = [\"TLS_RSA_WITH_AES_128_CBC_SHA\", \"TLS_RSA_WITH_NOPE\"]\n"
+        );
+        let err = format!("{:#}", parse(&text).unwrap_err());
+        assert!(
+            err.contains("\"TLS_RSA_WITH_NOPE\" is not available"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn legacy_backend_warns_naming_weak_suites_and_versions() {
+        let text = format!(
+            "{LEGACY}cipher_suites = [\"TLS_RSA_WITH_AES_128_CBC_SHA\", \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"]\ntls_versions = [\"1.0\", \"1.2\"]\n"
+        );
+        let c = parse(&text).unwrap();
+        let policy = c.listeners[0].tls.as_ref().unwrap();
+        assert_eq!(
+            policy.legacy.as_ref().unwrap().versions,
+            [
+                lantern_net::legacy::LegacyVersion::Tls10,
+                lantern_net::legacy::LegacyVersion::Tls12
+            ]
+        );
+        let warning = c.warnings.join("\n");
+        assert!(
+            warning.contains("TLS_RSA_WITH_AES_128_CBC_SHA (static RSA"),
+            "{warning}"
+        );
+        assert!(
+            !warning.contains("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+            "{warning}"
+        );
+        assert!(warning.contains("security level 0: TLSv1.0"), "{warning}");
+    }
+
+    #[test]
+    fn legacy_keys_are_refused_elsewhere() {
+        let err = format!(
+            "{:#}",
+            parse("[[listener]]\ntransport = \"tls\"\ntls_versions = [\"1.2\"]\n").unwrap_err()
+        );
+        assert!(err.contains("tls_versions needs tls_backend"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse(&format!("{LEGACY}cipher_suites = [\"TLS_RSA_WITH_AES_128_CBC_SHA\"]\ntls_versions = [\"1.3\"]\n")).unwrap_err()
+        );
+        assert!(err.contains("no TLS 1.3 suite"), "{err}");
+        let c = parse("[[listener]]\ntransport = \"tls\"\n").unwrap();
+        assert!(
+            c.listeners[0].tls.as_ref().unwrap().legacy.is_none(),
+            "rustls is the default"
+        );
     }
 
     #[test]

@@ -605,6 +605,9 @@ pub(crate) struct Summary {
     pub(crate) by_cause: Vec<CauseCount>,
     /// Failures by (ClientHello fingerprint, cause), most devices first.
     pub(crate) by_hello: Vec<HelloCount>,
+    /// Devices per weak (legacy) suite they negotiated, most devices first.
+    #[serde(default)]
+    pub(crate) legacy: Vec<crate::wouldbreak::LegacyCount>,
 }
 
 /// Failures with one cause.
@@ -641,6 +644,13 @@ pub(crate) struct HelloCount {
 
 /// Summarises the failures among `newest_first`.
 pub(crate) fn summary<'a>(newest_first: impl IntoIterator<Item = &'a Story>) -> Summary {
+    let stories: Vec<&Story> = newest_first.into_iter().collect();
+    let mut out = failure_summary(stories.iter().copied());
+    out.legacy = crate::wouldbreak::legacy_counts(stories.iter().copied());
+    out
+}
+
+fn failure_summary<'a>(newest_first: impl IntoIterator<Item = &'a Story>) -> Summary {
     #[derive(Default)]
     struct Acc {
         failures: usize,
@@ -741,6 +751,21 @@ impl Summary {
                 for fix in &c.fixes {
                     let _ = writeln!(s, "         fix: {fix}");
                 }
+            }
+        }
+        if !self.legacy.is_empty() {
+            s.push_str("\nLegacy TLS still in use:\n");
+            for l in &self.legacy {
+                let _ = writeln!(
+                    s,
+                    "  {} {} still {} {} ({} distinct {})",
+                    l.devices,
+                    plural(l.devices, "device", "devices"),
+                    plural(l.devices, "needs", "need"),
+                    l.suite,
+                    l.hellos,
+                    plural(l.hellos, "ClientHello", "ClientHellos"),
+                );
             }
         }
         if !self.by_hello.is_empty() {

@@ -13,6 +13,7 @@ mod probe;
 mod serve;
 mod signals;
 mod why;
+mod wouldbreak;
 
 use std::process::ExitCode;
 

@@ -57,9 +57,17 @@ pub(crate) struct WhyArgs {
     /// Show every matching story.
     #[arg(long)]
     all: bool,
-    /// Failures grouped by cause and by ClientHello fingerprint, with counts.
+    /// Failures grouped by cause and by ClientHello fingerprint, with counts, and the devices
+    /// still negotiating legacy suites.
     #[arg(long)]
     summary: bool,
+    /// Dry run of a TLS policy: which devices (by their latest ClientHello) would fail under
+    /// 'min_version=1.2', 'min_version=1.3' or 'no-legacy', and why.
+    #[arg(long, value_name = "POLICY", conflicts_with = "summary")]
+    would_break: Option<String>,
+    /// With --would-break: only devices seen in the last N days.
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    days: u64,
     /// Read this JSON-lines story log instead of asking the running broker; a directory (the
     /// data directory) reads stories.jsonl and its rotated files; `-` reads stdin.
     #[arg(long, value_name = "FILE", conflicts_with = "admin")]
@@ -118,6 +126,55 @@ fn execute(args: &WhyArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
         last: None,
     };
     filter.check().map_err(anyhow::Error::msg)?;
+
+    if let Some(policy) = &args.would_break {
+        let policy = crate::wouldbreak::Policy::parse(policy)?;
+        let stories = match &args.file {
+            Some(path) => read_log(path, &filter)?,
+            None => {
+                let body = http_get(&args.admin, &format!("/api/stories?{}", filter.to_query()))?;
+                serde_json::from_slice::<Vec<Story>>(&body)
+                    .context("the admin API sent stories that do not parse")?
+            }
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let since = now_ms.saturating_sub(args.days.saturating_mul(86_400_000));
+        let broken = crate::wouldbreak::would_break(&stories, policy, since);
+        match args.format {
+            Format::Json => write_json(out, &broken)?,
+            Format::Text if broken.is_empty() => writeln!(
+                out,
+                "No device seen in the last {} days would fail under {policy}.",
+                args.days
+            )?,
+            Format::Text => {
+                writeln!(
+                    out,
+                    "{} {} seen in the last {} days would fail under {policy}:",
+                    broken.len(),
+                    if broken.len() == 1 {
+                        "device"
+                    } else {
+                        "devices"
+                    },
+                    args.days
+                )?;
+                for b in &broken {
+                    writeln!(
+                        out,
+                        "  {} ({}, last seen {}): {}",
+                        clean(&b.device),
+                        b.peer,
+                        rfc3339(b.last_seen_ms),
+                        b.reason
+                    )?;
+                }
+            }
+        }
+        return Ok(true);
+    }
 
     if args.summary {
         filter.last = args.last;

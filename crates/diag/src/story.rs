@@ -85,6 +85,12 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         client_cert_validity: Option<String>,
     },
+    /// The TLS handshake completed with a weak version or suite (legacy listeners only); follows
+    /// `TlsEstablished`.
+    TlsWeak {
+        /// Why, e.g. "static RSA key exchange: no forward secrecy; CBC mode (…)".
+        why: String,
+    },
     /// The TLS handshake failed.
     TlsFailed {
         /// rustls's description.

@@ -142,7 +142,9 @@ async fn serve_tls(
     let Some(setup) = ctx.tls() else { return };
 
     let mut raw = Vec::new();
-    let hello_read = tokio::time::timeout(timeout, tls::read_client_hello(&tcp, &mut raw)).await;
+    let legacy = setup.is_legacy();
+    let hello_read =
+        tokio::time::timeout(timeout, tls::read_client_hello(&tcp, &mut raw, legacy)).await;
     rec.add_bytes(raw.len() as u64, 0);
     rec.first_bytes(&raw);
     let accepted = match hello_read {
@@ -154,32 +156,48 @@ async fn serve_tls(
             rec.finish(Initiator::Client, cause, None);
             return;
         }
-        Ok(Err(error)) => {
-            let (by, cause) = classify_not_tls(&raw, &error);
-            rec.finish(by, cause, None);
-            return;
-        }
-        Ok(Ok(accepted)) => accepted,
+        Ok(Err(error)) => match (&error, tls::hello_info_from_raw(&raw)) {
+            // A hello only OpenSSL will serve (TLS 1.0 without signature_algorithms).
+            (HelloError::NotForRustls(_), Some(info)) => Err(info),
+            _ => {
+                let (by, cause) = classify_not_tls(&raw, &error);
+                rec.finish(by, cause, None);
+                return;
+            }
+        },
+        Ok(Ok(accepted)) => Ok(accepted),
     };
-    let hello = tls::hello_info(&accepted);
+    let hello = match &accepted {
+        Ok(accepted) => tls::hello_info(accepted),
+        Err(info) => info.clone(),
+    };
     let summary = crate::hello::summarize(&raw, &hello);
     if !summary.fingerprint.is_empty() {
         rec.set_hello_fingerprint(summary.fingerprint.clone());
     }
     rec.event(EventKind::ClientHello(Box::new(summary.clone())));
+    if setup.is_legacy() {
+        let hello = LegacyHello {
+            raw,
+            sni: hello.sni,
+            summary,
+            started,
+        };
+        return serve_legacy(&ctx, tcp, hello, setup, permit, stop, rec).await;
+    }
+    let Ok(accepted) = accepted else {
+        // Cannot happen: read_client_hello yields NotForRustls only for legacy listeners; were
+        // it to, the story says so instead of the socket closing silently.
+        let cause = Cause::HandshakeFailed {
+            detail: "a ClientHello rustls cannot serve reached a rustls listener".into(),
+            by_client: false,
+        };
+        rec.finish(Initiator::Broker, cause, None);
+        return;
+    };
     let (tenant, config) = match setup.choose(hello.sni.as_deref()) {
         Ok(chosen) => chosen,
-        Err(refusal) => {
-            tls::send_unrecognized_name(&tcp).await;
-            let cause = match refusal {
-                tls::SniRefusal::Missing => Cause::NoSni {
-                    served: setup.served_names(),
-                },
-                tls::SniRefusal::Unknown { name, served } => Cause::SniUnknown { name, served },
-            };
-            rec.finish(Initiator::Broker, cause, None);
-            return;
-        }
+        Err(refusal) => return refuse_sni(&tcp, &setup, refusal, rec).await,
     };
     Span::current().record("tenant", &*tenant);
     rec.set_tenant(&tenant);
@@ -188,7 +206,7 @@ async fn serve_tls(
     let handshake = crate::clientcert::Recording::new(
         tokio_rustls::StartHandshake::from_parts(accepted, tcp).into_stream(config),
     );
-    let mut stream = match tokio::time::timeout(remaining, handshake).await {
+    let stream = match tokio::time::timeout(remaining, handshake).await {
         Ok((Ok(stream), _)) => stream,
         Ok((Err(error), seen)) => {
             let (by, mut cause) = classify_handshake(&error, &summary, &setup, &tenant);
@@ -226,27 +244,170 @@ async fn serve_tls(
             .negotiated_cipher_suite()
             .map(|s| tls::suite_name(s.suite()))
             .unwrap_or_default();
-        let leaf = conn
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .and_then(|der| {
-                lantern_pki::describe_der(der.as_ref(), std::time::SystemTime::now()).ok()
+        let leaf = conn.peer_certificates().and_then(|c| c.first());
+        rec.event(established(version, suite, leaf.map(|der| der.as_ref())));
+    }
+    let classify = |error: &io::Error| classify_handshake(error, &summary, &setup, &tenant);
+    serve_established(&ctx, &tenant, stream, cert, stop, rec, classify).await;
+}
+
+/// The ClientHello as read by the shared code, handed to the OpenSSL path.
+struct LegacyHello {
+    /// The bytes read so far (the ClientHello records), replayed into OpenSSL.
+    raw: Vec<u8>,
+    sni: Option<String>,
+    summary: lantern_diag::HelloSummary,
+    /// When the handshake started (the timeout covers both halves).
+    started: Instant,
+}
+
+/// The rest of a handshake on a `legacy` listener: the same SNI routing and refusals as rustls
+/// listeners, then OpenSSL is handed the ClientHello bytes already read and the socket.
+async fn serve_legacy(
+    ctx: &ListenerCtx,
+    tcp: TcpStream,
+    hello: LegacyHello,
+    setup: Arc<tls::TlsSetup>,
+    permit: impl Send,
+    stop: watch::Receiver<bool>,
+    mut rec: Recorder,
+) {
+    let timeout = ctx.spec.handshake_timeout;
+    let (tenant, acceptor) = match setup.choose_legacy(hello.sni.as_deref()) {
+        Ok(chosen) => chosen,
+        Err(refusal) => return refuse_sni(&tcp, &setup, refusal, rec).await,
+    };
+    Span::current().record("tenant", &*tenant);
+    rec.set_tenant(&tenant);
+
+    let hello_bytes = hello.raw.len() as u64;
+    let broker_fault = |rec: Recorder, e: &dyn std::fmt::Display| {
+        let cause = Cause::HandshakeFailed {
+            detail: format!("OpenSSL: {e}"),
+            by_client: false,
+        };
+        rec.finish(Initiator::Broker, cause, None);
+    };
+    let ssl = match openssl::ssl::Ssl::new(acceptor.context()) {
+        Ok(ssl) => ssl,
+        Err(e) => return broker_fault(rec, &e),
+    };
+    let replay = ws::Prefixed::new(hello.raw.into(), tcp);
+    let mut stream = match tokio_openssl::SslStream::new(ssl, replay) {
+        Ok(stream) => stream,
+        Err(e) => return broker_fault(rec, &e),
+    };
+    let remaining = timeout.saturating_sub(hello.started.elapsed());
+    match tokio::time::timeout(remaining, std::pin::Pin::new(&mut stream).accept()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            let (by, cause) =
+                crate::legacy::classify(&error, stream.ssl(), &hello.summary, &setup, &tenant);
+            rec.event(EventKind::TlsFailed {
+                error: error.to_string(),
+                by,
             });
-        rec.event(EventKind::TlsEstablished {
-            version,
-            suite,
-            client_cert_subject: leaf.as_ref().map(|c| c.subject.clone()),
-            client_cert_issuer: leaf.as_ref().map(|c| c.issuer.clone()),
-            client_cert_validity: leaf
-                .as_ref()
-                .map(|c| format!("{} .. {}", c.not_before, c.not_after)),
+            rec.finish(by, cause, None);
+            return;
+        }
+        Err(_) => {
+            let cause = Cause::HandshakeTimeout {
+                timeout_s: timeout.as_secs_f64(),
+                bytes: hello_bytes,
+            };
+            rec.finish(Initiator::Client, cause, None);
+            return;
+        }
+    }
+    drop(permit);
+
+    let Some((_, _, identity_source)) = ctx.tenant(&tenant) else {
+        return;
+    };
+    let ssl = stream.ssl();
+    let leaf = ssl.peer_certificate().and_then(|c| c.to_der().ok());
+    let cert = leaf
+        .as_deref()
+        .and_then(|der| cert_identity_of(der, *identity_source));
+    let negotiated = crate::legacy::version_of(ssl.version_str());
+    let version = negotiated
+        .map_or(ssl.version_str(), |v| v.as_str())
+        .to_owned();
+    let suite = ssl
+        .current_cipher()
+        .map(|c| {
+            c.standard_name()
+                .or_else(|| crate::legacy::iana_name(c.name()))
+                .unwrap_or(c.name())
+                .to_owned()
+        })
+        .unwrap_or_default();
+    let weak = crate::legacy::weaknesses(&suite, negotiated);
+    rec.event(established(version, suite, leaf.as_deref()));
+    if !weak.is_empty() {
+        rec.event(EventKind::TlsWeak {
+            why: weak.join("; "),
         });
     }
+    let classify = |error: &io::Error| {
+        (
+            Initiator::Network,
+            Cause::NetworkError {
+                detail: error.to_string(),
+            },
+        )
+    };
+    serve_established(ctx, &tenant, stream, cert, stop, rec, classify).await;
+}
 
-    // The first decrypted bytes tell MQTT from a WebSocket upgrade on the same port.
+/// Answers a ClientHello whose SNI no tenant takes with `unrecognized_name`, and ends the story.
+async fn refuse_sni(
+    tcp: &TcpStream,
+    setup: &tls::TlsSetup,
+    refusal: tls::SniRefusal,
+    rec: Recorder,
+) {
+    tls::send_unrecognized_name(tcp).await;
+    let cause = match refusal {
+        tls::SniRefusal::Missing => Cause::NoSni {
+            served: setup.served_names(),
+        },
+        tls::SniRefusal::Unknown { name, served } => Cause::SniUnknown { name, served },
+    };
+    rec.finish(Initiator::Broker, cause, None);
+}
+
+/// The story event of a completed handshake.
+fn established(version: String, suite: String, client_leaf: Option<&[u8]>) -> EventKind {
+    let leaf = client_leaf
+        .and_then(|der| lantern_pki::describe_der(der, std::time::SystemTime::now()).ok());
+    EventKind::TlsEstablished {
+        version,
+        suite,
+        client_cert_subject: leaf.as_ref().map(|c| c.subject.clone()),
+        client_cert_issuer: leaf.as_ref().map(|c| c.issuer.clone()),
+        client_cert_validity: leaf
+            .as_ref()
+            .map(|c| format!("{} .. {}", c.not_before, c.not_after)),
+    }
+}
+
+/// After any TLS handshake (rustls or OpenSSL): the first decrypted bytes tell MQTT from a
+/// WebSocket upgrade on the same port, then the pump runs. `classify` names a read error.
+async fn serve_established<S>(
+    ctx: &ListenerCtx,
+    tenant: &str,
+    mut stream: S,
+    cert: Option<CertIdentity>,
+    stop: watch::Receiver<bool>,
+    mut rec: Recorder,
+    classify: impl Fn(&io::Error) -> (Initiator, Cause),
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin,
+{
     let mut first = BytesMut::with_capacity(READ_CHUNK);
     let connect_timeout = ctx
-        .tenant(&tenant)
+        .tenant(tenant)
         .map_or(Duration::from_secs(10), |(broker, _, _)| {
             broker.config().connect_timeout
         });
@@ -264,7 +425,7 @@ async fn serve_tls(
             return;
         }
         Ok(Err(error)) => {
-            let (by, cause) = classify_handshake(&error, &summary, &setup, &tenant);
+            let (by, cause) = classify(&error);
             rec.event(EventKind::TlsFailed {
                 error: error.to_string(),
                 by,
@@ -284,7 +445,7 @@ async fn serve_tls(
         match upgrade {
             Ok(Ok((ws, info))) => {
                 rec.event(ws_event(&info, 101));
-                let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop, rec) else {
+                let Some(pump) = Pump::for_tenant(ctx, tenant, cert, stop, rec) else {
                     return;
                 };
                 pump.run_io(ws, BytesMut::new()).await;
@@ -299,7 +460,7 @@ async fn serve_tls(
             ),
         }
     } else {
-        let Some(pump) = Pump::for_tenant(&ctx, &tenant, cert, stop, rec) else {
+        let Some(pump) = Pump::for_tenant(ctx, tenant, cert, stop, rec) else {
             return;
         };
         pump.run_io(stream, first).await;
@@ -561,10 +722,13 @@ fn client_cert_identity<S>(
 ) -> Option<CertIdentity> {
     let (_, conn) = stream.get_ref();
     let der = conn.peer_certificates()?.first()?;
-    let identity = lantern_pki::identity_of(der.as_ref(), source)
-        .ok()
-        .flatten()?;
-    let subject = lantern_pki::identity_of(der.as_ref(), IdentitySource::Dn)
+    cert_identity_of(der.as_ref(), source)
+}
+
+/// The identity a verified client certificate (DER) maps to, and its subject.
+fn cert_identity_of(der: &[u8], source: IdentitySource) -> Option<CertIdentity> {
+    let identity = lantern_pki::identity_of(der, source).ok().flatten()?;
+    let subject = lantern_pki::identity_of(der, IdentitySource::Dn)
         .ok()
         .flatten()
         .unwrap_or_default();

@@ -10,6 +10,7 @@
 mod clientcert;
 mod driver;
 mod hello;
+pub mod legacy;
 mod server;
 mod story;
 pub mod tls;

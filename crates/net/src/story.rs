@@ -210,10 +210,24 @@ impl Recorder {
             lantern_diag::Outcome::Failed => "failed",
         };
         // One line per finished connection; the span carries peer, listener, tenant, client id.
-        info!(
-            cause = verdict.cause.as_str(),
-            outcome, "{}", verdict.sentence
-        );
+        // A weak legacy handshake is marked on that line too, so it shows without the journal.
+        let weak = self.story.events.iter().find_map(|e| match &e.kind {
+            EventKind::TlsWeak { why } => Some(why.as_str()),
+            _ => None,
+        });
+        match weak {
+            Some(weak) => info!(
+                cause = verdict.cause.as_str(),
+                outcome,
+                weak_tls = weak,
+                "{}",
+                verdict.sentence
+            ),
+            None => info!(
+                cause = verdict.cause.as_str(),
+                outcome, "{}", verdict.sentence
+            ),
+        }
         if let Some(sink) = &self.sink {
             sink(*self.story);
         }

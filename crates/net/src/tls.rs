@@ -109,6 +109,9 @@ pub struct TlsPolicy {
     pub mtls: MtlsMode,
     /// The tenant used without SNI routing (and as fallback with `Optional`).
     pub default_tenant: Arc<str>,
+    /// `Some` for the OpenSSL backend (`tls_backend = "legacy"`), with its versions;
+    /// `cipher_suites` then names the suites OpenSSL offers. `None`: rustls.
+    pub legacy: Option<crate::legacy::LegacyPolicy>,
 }
 
 /// Why TLS could not be configured; names the file or setting.
@@ -311,6 +314,8 @@ pub struct TlsSetup {
     /// Versions this listener accepts.
     accepted_versions: Vec<String>,
     hosts: Vec<(HostPattern, Arc<str>)>,
+    /// Per tenant: the OpenSSL acceptor, on a legacy listener (`configs` is then empty).
+    legacy: Option<crate::legacy::LegacyAcceptors>,
     sni: SniMode,
     default_tenant: Arc<str>,
     mtls: MtlsMode,
@@ -321,6 +326,9 @@ impl TlsSetup {
     pub fn build(policy: &TlsPolicy, tenants: &[TenantTlsFiles]) -> Result<Self, TlsConfigError> {
         if !tenants.iter().any(|t| t.name == policy.default_tenant) {
             return Err(TlsConfigError::UnknownTenant(policy.default_tenant.clone()));
+        }
+        if let Some(legacy) = &policy.legacy {
+            return Self::build_legacy(policy, legacy, tenants);
         }
         let provider = Arc::new(provider(policy)?);
         let versions: &[&'static SupportedProtocolVersion] = match policy.min_version {
@@ -417,14 +425,108 @@ impl TlsSetup {
             accepted_suites,
             accepted_versions,
             hosts,
+            legacy: None,
             sni: policy.sni,
             default_tenant: policy.default_tenant.clone(),
             mtls: policy.mtls,
         })
     }
 
+    /// The OpenSSL side of a legacy listener: the same tenants, hosts and explanations, with an
+    /// OpenSSL acceptor per tenant instead of a rustls configuration.
+    fn build_legacy(
+        policy: &TlsPolicy,
+        legacy: &crate::legacy::LegacyPolicy,
+        tenants: &[TenantTlsFiles],
+    ) -> Result<Self, TlsConfigError> {
+        let acceptors = crate::legacy::LegacyAcceptors::build(
+            legacy,
+            policy.cipher_suites.as_deref(),
+            policy.mtls,
+            tenants,
+        )?;
+        let mut hosts = Vec::new();
+        let mut facts = HashMap::new();
+        let mut trusted = HashMap::new();
+        for tenant in tenants {
+            facts.insert(tenant.name.clone(), cert_facts(&load_certs(&tenant.cert)?));
+            if policy.mtls != MtlsMode::None {
+                if let Some(ca_path) = &tenant.client_ca {
+                    let names = load_certs(ca_path)?
+                        .iter()
+                        .filter_map(|c| {
+                            lantern_pki::describe_der(c.as_ref(), std::time::SystemTime::now()).ok()
+                        })
+                        .map(|c| c.subject)
+                        .collect();
+                    trusted.insert(tenant.name.clone(), names);
+                }
+            }
+            for host in &tenant.hosts {
+                hosts.push((host.clone(), tenant.name.clone()));
+            }
+        }
+        let accepted_suites = match &policy.cipher_suites {
+            Some(names) => names
+                .iter()
+                .map(|n| n.trim().to_ascii_uppercase())
+                .collect(),
+            None => crate::legacy::SUITES
+                .iter()
+                .map(|(n, _)| (*n).to_owned())
+                .collect(),
+        };
+        let accepted_versions = legacy
+            .versions
+            .iter()
+            .map(|v| v.as_str().to_owned())
+            .collect();
+        Ok(Self {
+            configs: HashMap::new(),
+            cert_facts: facts,
+            trusted_client_cas: trusted,
+            accepted_suites,
+            accepted_versions,
+            hosts,
+            legacy: Some(acceptors),
+            sni: policy.sni,
+            default_tenant: policy.default_tenant.clone(),
+            mtls: policy.mtls,
+        })
+    }
+
+    /// Whether this listener hands handshakes to OpenSSL.
+    pub fn is_legacy(&self) -> bool {
+        self.legacy.is_some()
+    }
+
+    /// The tenant and OpenSSL acceptor for a ClientHello's SNI name, on a legacy listener.
+    pub(crate) fn choose_legacy(
+        &self,
+        sni: Option<&str>,
+    ) -> Result<(Arc<str>, Arc<openssl::ssl::SslAcceptor>), SniRefusal> {
+        let tenant = self.tenant_for(sni)?;
+        let acceptor = self
+            .legacy
+            .as_ref()
+            .and_then(|l| l.get(&tenant))
+            .ok_or(SniRefusal::Missing)?;
+        Ok((tenant, acceptor))
+    }
+
     /// The tenant and configuration for a ClientHello's SNI name.
     pub fn choose(&self, sni: Option<&str>) -> Result<(Arc<str>, Arc<ServerConfig>), SniRefusal> {
+        let tenant = self.tenant_for(sni)?;
+        let config = self
+            .configs
+            .get(&tenant)
+            .cloned()
+            .ok_or(SniRefusal::Missing)?;
+        Ok((tenant, config))
+    }
+
+    /// The tenant for a ClientHello's SNI name, by the listener's SNI mode.
+    fn tenant_for(&self, sni: Option<&str>) -> Result<Arc<str>, SniRefusal> {
         let by_name = |name: &str| {
             // Exact names win over wildcards.
             self.hosts
@@ -449,12 +551,7 @@ impl TlsSetup {
                 })?
             }
         };
-        let config = self
-            .configs
-            .get(&tenant)
-            .cloned()
-            .ok_or(SniRefusal::Missing)?;
-        Ok((tenant, config))
+        Ok(tenant)
     }
 
     /// Facts about a tenant's certificate chain.
@@ -496,9 +593,14 @@ impl TlsSetup {
 
 /// Reads the ClientHello from `tcp` into a rustls `Acceptor`. Returns the accepted hello and
 /// the raw bytes read (the ClientHello record(s)), or why it failed.
+///
+/// With `legacy` (an OpenSSL listener), a complete ClientHello that rustls parses but would
+/// not serve (a TLS 1.0 hello has no signature_algorithms extension, RFC 5246 §7.4.1.4.1) is
+/// [`HelloError::NotForRustls`] and no alert is sent: OpenSSL gets to answer it.
 pub(crate) async fn read_client_hello(
     tcp: &tokio::net::TcpStream,
     raw: &mut Vec<u8>,
+    legacy: bool,
 ) -> Result<rustls::server::Accepted, HelloError> {
     /// A ClientHello is at most a few KiB; refuse to buffer more before one is complete.
     const MAX_HELLO: usize = 64 * 1024;
@@ -523,6 +625,9 @@ pub(crate) async fn read_client_hello(
         match acceptor.accept() {
             Ok(Some(accepted)) => return Ok(accepted),
             Ok(None) => continue,
+            Err((rustls::Error::PeerIncompatible(why), _)) if legacy => {
+                return Err(HelloError::NotForRustls(why));
+            }
             Err((error, mut alert)) => {
                 let mut out = Vec::new();
                 let _ = alert.write_all(&mut out);
@@ -536,10 +641,14 @@ pub(crate) async fn read_client_hello(
 /// Why no ClientHello could be read.
 #[derive(Debug)]
 pub(crate) enum HelloError {
-    Closed { bytes: usize },
+    Closed {
+        bytes: usize,
+    },
     TooLarge,
     Io(std::io::Error),
     Rustls(rustls::Error),
+    /// A complete ClientHello rustls will not serve; only produced for legacy listeners.
+    NotForRustls(rustls::PeerIncompatible),
 }
 
 impl fmt::Display for HelloError {
@@ -553,6 +662,7 @@ impl fmt::Display for HelloError {
             Self::TooLarge => f.write_str("sent over 64 KiB without completing a ClientHello"),
             Self::Io(e) => write!(f, "network error before the ClientHello: {e}"),
             Self::Rustls(e) => write!(f, "not a valid TLS ClientHello: {e}"),
+            Self::NotForRustls(e) => write!(f, "a ClientHello rustls cannot serve: {e:?}"),
         }
     }
 }
@@ -573,6 +683,26 @@ async fn write_all(tcp: &tokio::net::TcpStream, mut data: &[u8]) -> std::io::Res
         }
     }
     Ok(())
+}
+
+/// The ClientHello facts from the raw bytes, for a hello rustls would not accept (legacy
+/// listeners only); `None` when the diagnostics parser cannot read them either.
+pub(crate) fn hello_info_from_raw(raw: &[u8]) -> Option<HelloInfo> {
+    let hello = lantern_diag::hello::parse_client_hello(raw).ok()?;
+    Some(HelloInfo {
+        sni: hello.sni.clone(),
+        alpn: hello.alpn.clone(),
+        cipher_suites: hello
+            .cipher_suites
+            .iter()
+            .map(|s| lantern_diag::suites::suite_name(*s))
+            .collect(),
+        signature_schemes: hello
+            .signature_algorithms
+            .iter()
+            .map(|s| lantern_diag::suites::signature_scheme_name(*s))
+            .collect(),
+    })
 }
 
 /// The ClientHello facts of an accepted hello.
