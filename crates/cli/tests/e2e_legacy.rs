@@ -503,3 +503,86 @@ fn sighup_reloads_the_legacy_certificate() {
     );
     assert_eq!(after, fingerprint(&std::fs::read_to_string(&cert).unwrap()));
 }
+
+/// A device that offers only a static-RSA CBC suite, as old modem firmware does: it connects
+/// through the legacy listener, and the story log then names it — by client id — in the
+/// summary's legacy section and in `lantern why --would-break no-legacy`.
+#[test]
+fn summary_and_dry_run_name_the_legacy_device_by_client_id() {
+    if skip_on_mosquitto(LANTERN_ONLY) {
+        return;
+    }
+    let (b, dir, _cert) = legacy_broker("");
+    let (legacy, _modern) = ports(&b);
+    // TLS 1.2 only, AES128-SHA only (plus the renegotiation SCSV OpenSSL adds): CONNECT as
+    // "old-modem-7", read CONNACK, DISCONNECT.
+    let script = format!(
+        r#"
+import socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+ctx.set_ciphers("AES128-SHA")
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", {legacy}), timeout=5))
+cid = b"old-modem-7"
+body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+s.sendall(bytes([0x10, len(body)]) + body)
+ack = s.recv(4)
+assert ack[:2] == b"\x20\x02" and ack[3] == 0, ack
+s.sendall(b"\xe0\x00")
+print(s.cipher()[0])
+s.close()
+"#
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "AES128-SHA");
+    b.wait_log(
+        &["client_id=\"old-modem-7\"", "session.client_disconnect"],
+        1,
+        WAIT,
+    );
+
+    // legacy_broker sets data_dir to <dir>/data.
+    let log = std::path::PathBuf::from(dir.join("data")).join("stories.jsonl");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("old-modem-7")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the story log never got the story"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let why = |args: &[&str]| {
+        let out = lantern(
+            &[&["why", "--file", log.to_str().unwrap()][..], args].concat(),
+            None,
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dry = why(&["--would-break", "no-legacy"]);
+    assert!(
+        dry.contains("1 device seen in the last 7 days would fail under no-legacy"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("old-modem-7") && dry.contains("TLS_RSA_WITH_AES_128_CBC_SHA"),
+        "{dry}"
+    );
+    let summary = why(&["--summary"]);
+    assert!(
+        summary.contains("1 device still needs TLS_RSA_WITH_AES_128_CBC_SHA"),
+        "{summary}"
+    );
+}
