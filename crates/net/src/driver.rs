@@ -33,6 +33,9 @@ static NEXT_STORY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::
 
 /// Size of each read; a packet larger than this simply takes several reads.
 const READ_CHUNK: usize = 8 * 1024;
+/// Read size on TLS and WebSocket streams, whose read buffer a waiting connection holds: small,
+/// and grown on demand (a larger packet just takes several reads).
+const STREAM_READ_CHUNK: usize = 2 * 1024;
 /// Stop reading while this much output waits for the client.
 const MAX_PENDING_OUTPUT: usize = 256 * 1024;
 /// How long a closing connection may take to flush its last packets.
@@ -405,7 +408,7 @@ async fn serve_established<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin,
 {
-    let mut first = BytesMut::with_capacity(READ_CHUNK);
+    let mut first = BytesMut::with_capacity(STREAM_READ_CHUNK);
     let connect_timeout = ctx
         .tenant(tenant)
         .map_or(Duration::from_secs(10), |(broker, _, _)| {
@@ -873,8 +876,12 @@ impl Pump {
             }
             let deadline = self.conn.poll_timeout();
             let can_read = wbuf.len() < MAX_PENDING_OUTPUT;
-            if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
-                rbuf.reserve(READ_CHUNK);
+            if rbuf.is_empty() && rbuf.capacity() > 2 * STREAM_READ_CHUNK {
+                // A burst is over: give the large buffer back while the connection waits.
+                rbuf = BytesMut::new();
+            }
+            if rbuf.capacity() - rbuf.len() < STREAM_READ_CHUNK / 2 {
+                rbuf.reserve(STREAM_READ_CHUNK);
             }
             tokio::select! {
                 biased;
