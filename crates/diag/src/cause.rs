@@ -295,6 +295,13 @@ pub enum Cause {
     /// The broker shut down.
     #[serde(rename = "broker.shutdown")]
     ServerShutdown,
+    /// The broker ended the connection without recording why: a broker fault, never the
+    /// device's. (The story recorder closes with this when it is dropped unfinished.)
+    #[serde(rename = "broker.internal")]
+    Internal {
+        /// What the broker knew.
+        detail: String,
+    },
     /// Too many handshakes in progress.
     #[serde(rename = "net.handshake_capacity")]
     HandshakeCapacity,
@@ -437,6 +444,7 @@ impl Cause {
             Self::PeerClosed { .. } => "net.peer_closed",
             Self::NetworkError { .. } => "net.error",
             Self::ServerShutdown { .. } => "broker.shutdown",
+            Self::Internal { .. } => "broker.internal",
             Self::HandshakeCapacity { .. } => "net.handshake_capacity",
             Self::WsWrongPath { .. } => "ws.wrong_path",
             Self::WsNoSubprotocol { .. } => "ws.no_subprotocol",
@@ -976,6 +984,10 @@ impl Cause {
                 },
             ),
             Self::ServerShutdown => ("The broker shut down and closed this connection.".into(), vec![]),
+            Self::Internal { detail } => (
+                format!("The broker closed this connection without recording why ({detail}): a broker fault, not the device's."),
+                vec!["report it with this story (lantern why --verbose); the device needs no change".into()],
+            ),
             Self::HandshakeCapacity => (
                 format!("{} already had max_handshakes handshakes in progress, and this connection waited longer than handshake_timeout for a free slot.", capitalized(&listener)),
                 vec![

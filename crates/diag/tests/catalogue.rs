@@ -334,6 +334,10 @@ fn samples() -> Vec<(Cause, Story)> {
             closed(connected(tls_story(), 5, 60), 86_400_000, Initiator::Broker),
         ),
         (Cause::HandshakeCapacity, closed(tls_story(), 10_000, Initiator::Broker)),
+        (
+            Cause::Internal { detail: "the connection task ended early".into() },
+            closed(tls_story(), 12, Initiator::Broker),
+        ),
         // --- WebSocket ---
         (
             Cause::WsWrongPath { path: "/$iothub/websocket".into(), expected: "/mqtt".into() },

@@ -23,6 +23,22 @@ pub(crate) struct Recorder {
     sink: Option<StorySink>,
     bytes_in: u64,
     bytes_out: u64,
+    /// Set once the story has been finished and handed on.
+    done: bool,
+}
+
+impl Drop for Recorder {
+    /// Every accepted socket ends in a story with a cause: a recorder dropped unfinished (an
+    /// early return, a panic in the connection task) finishes as a broker fault rather than
+    /// vanish.
+    fn drop(&mut self) {
+        if !self.done {
+            let cause = Cause::Internal {
+                detail: "the connection task ended without recording a cause".into(),
+            };
+            self.complete(Initiator::Broker, cause, None);
+        }
+    }
 }
 
 impl Recorder {
@@ -52,6 +68,7 @@ impl Recorder {
             sink,
             bytes_in: 0,
             bytes_out: 0,
+            done: false,
         };
         rec.event(EventKind::Accepted {
             local: local.map(|a| a.to_string()).unwrap_or_default(),
@@ -191,6 +208,11 @@ impl Recorder {
 
     /// Ends the story: fills the counters, explains the cause, logs one line, hands it on.
     pub(crate) fn finish(mut self, by: Initiator, cause: Cause, stats: Option<ConnStats>) {
+        self.complete(by, cause, stats);
+    }
+
+    fn complete(&mut self, by: Initiator, cause: Cause, stats: Option<ConnStats>) {
+        self.done = true;
         self.event(EventKind::Closed { by });
         self.story.duration_ms =
             u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -229,7 +251,7 @@ impl Recorder {
             ),
         }
         if let Some(sink) = &self.sink {
-            sink(*self.story);
+            sink(std::mem::take(&mut *self.story));
         }
     }
 }
@@ -405,6 +427,33 @@ mod tests {
         let text = hex(shown);
         assert!(!text.contains(&hex(b"hunter")), "{text}");
         assert!(!String::from_utf8_lossy(shown).contains("bob"));
+    }
+
+    #[test]
+    fn a_recorder_dropped_unfinished_still_ends_in_a_story_with_a_cause() {
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink_got = got.clone();
+        let sink: StorySink = std::sync::Arc::new(move |story| {
+            sink_got
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(story);
+        });
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        drop(Recorder::new(
+            1,
+            "tls",
+            "tls",
+            peer,
+            None,
+            Some(sink.clone()),
+        ));
+        let finished = Recorder::new(2, "tls", "tls", peer, None, Some(sink));
+        finished.finish(Initiator::Client, Cause::PeerClosed, None);
+        let got = got.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(got.len(), 2, "one story each, none twice");
+        assert_eq!(got[0].verdict.cause, "broker.internal");
+        assert_eq!(got[1].verdict.cause, "net.peer_closed");
     }
 
     #[test]
