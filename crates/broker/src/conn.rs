@@ -105,6 +105,10 @@ struct Open {
     client_max_packet: Option<NonZeroU32>,
     /// Resend unacknowledged deliveries before anything new (session resumed).
     resend_inflight: bool,
+    /// Packets `drain` encoded since the last `poll_transmit` (deliveries and re-sent PUBRELs),
+    /// counted where they are encoded rather than re-parsed from the output.
+    encoded: u64,
+    last_encoded: Option<PacketType>,
 }
 
 impl Connection {
@@ -306,15 +310,23 @@ impl Connection {
             dst.extend_from_slice(&self.out);
             self.out.clear();
         }
-        let more = match &mut self.state {
-            State::Open(open) => open.drain(now, dst),
-            _ => false,
-        };
+        // The control packets (few) are counted from their headers; deliveries are counted
+        // by `drain` as it encodes them, so the hot path parses nothing twice.
         self.count_out(&dst[start..]);
-        more
+        match &mut self.state {
+            State::Open(open) => {
+                let more = open.drain(now, dst);
+                if open.encoded > 0 {
+                    self.stats.packets_out += std::mem::take(&mut open.encoded);
+                    self.stats.last_out = open.last_encoded;
+                }
+                more
+            }
+            _ => false,
+        }
     }
 
-    /// Counts the packets in freshly encoded output (their fixed headers only).
+    /// Counts the control packets moved to the output (their fixed headers only).
     fn count_out(&mut self, mut bytes: &[u8]) {
         while let Ok(Some(header)) = lantern_codec::parse_fixed_header(bytes) {
             self.stats.packets_out += 1;
@@ -650,6 +662,8 @@ impl Connection {
             window: window.max(1),
             client_max_packet: connect.properties.maximum_packet_size,
             resend_inflight: attached.session_present,
+            encoded: 0,
+            last_encoded: None,
         }));
     }
 
@@ -1140,6 +1154,8 @@ impl Open {
             match f.stage {
                 InflightStage::AwaitPubComp => {
                     encode(&Packet::PubRel(Ack::new(f.packet_id)), self.version, dst);
+                    self.encoded += 1;
+                    self.last_encoded = Some(PacketType::PubRel);
                 }
                 _ => {
                     self.encode_delivery(now, &f.delivery, Some(f.packet_id), true, dst);
@@ -1201,6 +1217,8 @@ impl Open {
         if publish.encode(self.version, dst).is_err() {
             return false;
         }
+        self.encoded += 1;
+        self.last_encoded = Some(PacketType::Publish);
         true
     }
 }

@@ -240,3 +240,24 @@ fn mqtt_3_4_2_1_puback_no_matching_subscribers() {
         "got {packets:#?}"
     );
 }
+
+/// The story's packet counts: control packets and deliveries are both counted, in order.
+fn packet_counts_cover_control_packets_and_deliveries(version: ProtocolVersion) {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut sub = connect_ok(&broker, t0, clean(version, "counted"));
+    sub.subscribe(t0, "c/#", QoS::AtLeastOnce);
+    let mut publisher = connect_ok(&broker, t0, clean(version, "pub"));
+    for i in 0..3 {
+        publisher.publish_qos0(t0, "c/x", &format!("m{i}"));
+    }
+    assert_eq!(sub.recv_publishes(t0).len(), 3);
+    let stats = sub.conn.stats();
+    // CONNACK + SUBACK + 3 PUBLISH out; CONNECT + SUBSCRIBE in.
+    assert_eq!(stats.packets_out, 5, "{stats:?}");
+    assert_eq!(stats.last_out, Some(lantern_codec::PacketType::Publish));
+    assert_eq!(stats.packets_in, 2, "{stats:?}");
+    assert_eq!(stats.last_in, Some(lantern_codec::PacketType::Subscribe));
+}
+
+both_versions!(packet_counts_cover_control_packets_and_deliveries);
