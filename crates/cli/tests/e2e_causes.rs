@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::tls::{listener, s_client_text, DevPki};
+use common::tls::{ec_key_and_csr, listener, s_client_text, DevPki};
 use common::{
     free_port, lantern, lantern_ok, mosquitto_at, openssl, output_text, python_at, run_bounded,
     skip_on_mosquitto, Broker, TempDir, QUIET, V, WAIT,
@@ -325,24 +325,7 @@ impl MiniCa {
         let ca = MiniCa::layout(tmp, label);
         let key = format!("{}/ca.key", ca.dir);
         let csr = format!("{}/ca.csr", ca.dir);
-        openssl(
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/O=Lantern E2E/CN={cn}"),
-            ],
-            None,
-        );
+        ec_key_and_csr(&key, &csr, &format!("/O=Lantern E2E/CN={cn}"));
         self.sign(&csr, &ca.cert, "ca_ext", None);
         ca
     }
@@ -410,24 +393,7 @@ impl MiniCa {
             format!("{}/{cn}.key", self.dir),
             format!("{}/{cn}.csr", self.dir),
         );
-        openssl(
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/O=Lantern E2E/CN={cn}"),
-            ],
-            None,
-        );
+        ec_key_and_csr(&key, &csr, &format!("/O=Lantern E2E/CN={cn}"));
         self.sign(&csr, &cert, "client_ext", dates);
         (cert, key)
     }

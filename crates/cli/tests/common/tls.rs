@@ -126,24 +126,7 @@ impl ForeignCa {
             None,
         );
         let (cert, key, csr, ext) = (p("client.pem"), p("client.key"), p("client.csr"), p("ext"));
-        openssl(
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                "/CN=intruder",
-            ],
-            None,
-        );
+        ec_key_and_csr(&key, &csr, "/CN=intruder");
         fs::write(
             &ext,
             "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
@@ -218,4 +201,27 @@ pub fn subject_and_san(pem: &str) -> String {
         &["x509", "-noout", "-subject", "-ext", "subjectAltName"],
         Some(pem.as_bytes()),
     )
+}
+
+/// `openssl req`: a new EC P-256 key (unencrypted) and a certificate signing request for
+/// `subject` (e.g. `/CN=dev-1`).
+pub fn ec_key_and_csr(key: &str, csr: &str, subject: &str) {
+    openssl(
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            csr,
+            "-subj",
+            subject,
+        ],
+        None,
+    );
 }
