@@ -9,6 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use lantern_diag::suites::{
+    is_legacy_suite_name as is_legacy, is_signaling_suite_name as is_signaling,
+};
 use lantern_diag::{EventKind, HelloSummary, Story};
 use serde::{Deserialize, Serialize};
 
@@ -160,18 +163,6 @@ fn judge(hello: &HelloSummary, policy: Policy) -> Option<String> {
 /// "TLSv1.2" → 2; "TLSv1.0" → 0.
 fn minor(version: &str) -> Option<u8> {
     version.strip_prefix("TLSv1.")?.parse().ok()
-}
-
-/// Static RSA key exchange, CBC, 3DES, RC4, NULL and export suites.
-fn is_legacy(suite: &str) -> bool {
-    suite.starts_with("TLS_RSA_")
-        || ["_CBC_", "3DES", "RC4", "_NULL_", "EXPORT"]
-            .iter()
-            .any(|p| suite.contains(p))
-}
-
-fn is_signaling(suite: &str) -> bool {
-    suite == "TLS_EMPTY_RENEGOTIATION_INFO_SCSV" || suite == "TLS_FALLBACK_SCSV"
 }
 
 fn hello(story: &Story) -> Option<&HelloSummary> {

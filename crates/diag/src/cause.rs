@@ -7,6 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::story::{EventKind, HelloSummary, Story};
+use crate::suites::{
+    is_legacy_suite_name as is_legacy_suite, is_signaling_suite_name as is_signaling_suite,
+};
 
 /// How a connection ended, for filters and counts.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Eq, Hash, PartialEq, Serialize)]
@@ -342,14 +345,6 @@ pub enum Cause {
     Open,
 }
 
-/// Suites constrained devices offer that rustls does not implement.
-fn is_legacy_suite(name: &str) -> bool {
-    name.starts_with("TLS_RSA_")
-        || name.contains("_CBC_")
-        || name.contains("3DES")
-        || name.contains("RC4")
-}
-
 /// Suites rustls implements: the TLS 1.3 suites, and ECDHE with AES-GCM or ChaCha20-Poly1305
 /// for TLS 1.2. A device offering one of these can be served by listing it in `cipher_suites`.
 fn is_rustls_suite(name: &str) -> bool {
@@ -363,21 +358,6 @@ fn is_rustls_suite(name: &str) -> bool {
         && (name.ends_with("_AES_128_GCM_SHA256")
             || name.ends_with("_AES_256_GCM_SHA384")
             || name.ends_with("_CHACHA20_POLY1305_SHA256")))
-}
-
-/// Values that sit in the cipher suite list without being suites: the signalling values and
-/// GREASE (RFC 8701, 0x?A?A).
-fn is_signaling_suite(name: &str) -> bool {
-    let grease = name.len() == 6
-        && name.starts_with("0x")
-        && name.as_bytes()[3] == b'A'
-        && name.as_bytes()[5] == b'A'
-        && name.as_bytes()[2] == name.as_bytes()[4];
-    grease
-        || matches!(
-            name,
-            "TLS_EMPTY_RENEGOTIATION_INFO_SCSV" | "TLS_FALLBACK_SCSV" | "0x00FF" | "0x5600"
-        )
 }
 
 /// The fix a SIMCom modem needs when it sends no SNI (field reports 000 and 001).

@@ -445,6 +445,29 @@ pub fn is_grease(value: u16) -> bool {
     value & 0x0F0F == 0x0A0A && value >> 8 == value & 0xFF
 }
 
+/// The number of a cipher suite written as [`suite_name`] writes it: an IANA name, `0xNNNN`,
+/// or `GREASE 0xNNNN`. Stories carry names; this turns them back into what the tables know.
+pub fn suite_id(name: &str) -> Option<u16> {
+    let hex = name.strip_prefix("GREASE ").unwrap_or(name);
+    if let Some(digits) = hex.strip_prefix("0x") {
+        return u16::from_str_radix(digits, 16).ok();
+    }
+    CIPHER_SUITES
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(id, _)| *id)
+}
+
+/// [`is_legacy_suite`] for a suite name; unknown names are not legacy.
+pub fn is_legacy_suite_name(name: &str) -> bool {
+    suite_id(name).is_some_and(is_legacy_suite)
+}
+
+/// Whether a name in a cipher suite list is a signalling value or GREASE, not a suite.
+pub fn is_signaling_suite_name(name: &str) -> bool {
+    suite_id(name).is_some_and(|id| is_signaling_suite(id) || is_grease(id))
+}
+
 /// Whether `id` is a signalling value rather than a cipher suite: the renegotiation SCSV
 /// (0x00FF) or TLS_FALLBACK_SCSV (0x5600).
 pub fn is_signaling_suite(id: u16) -> bool {

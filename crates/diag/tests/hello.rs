@@ -1058,3 +1058,21 @@ fn legacy_agrees_with_the_cause_catalogue_by_name() {
         }
     }
 }
+
+#[test]
+fn suite_names_map_back_to_the_tables() {
+    use lantern_diag::suites::{is_legacy_suite_name, is_signaling_suite_name, suite_id};
+    assert_eq!(suite_id("TLS_RSA_WITH_AES_128_CBC_SHA"), Some(0x002F));
+    assert_eq!(suite_id("0x1A1A"), Some(0x1A1A));
+    assert_eq!(suite_id("GREASE 0x2A2A"), Some(0x2A2A));
+    assert_eq!(suite_id("NOT_A_SUITE"), None);
+    assert!(is_legacy_suite_name("TLS_RSA_WITH_AES_128_GCM_SHA256"));
+    assert!(is_legacy_suite_name("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"));
+    assert!(!is_legacy_suite_name(
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+    ));
+    assert!(!is_legacy_suite_name("TLS_AES_128_GCM_SHA256"));
+    assert!(is_signaling_suite_name("TLS_EMPTY_RENEGOTIATION_INFO_SCSV"));
+    assert!(is_signaling_suite_name("GREASE 0x2A2A"));
+    assert!(!is_signaling_suite_name("TLS_RSA_WITH_AES_128_CBC_SHA"));
+}
