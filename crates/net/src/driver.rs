@@ -933,11 +933,9 @@ impl Pump {
 
     /// Records the first bytes of a plain TCP connection.
     fn first_read(&mut self, buf: &[u8]) {
-        if self.conn.stats().packets_in == 0 && self.conn.client_id().is_none() {
+        if self.conn.stats().packets_in == 0 {
             if let Some(rec) = &mut self.rec {
-                if !rec_has_first_bytes(rec) {
-                    rec.first_bytes(buf);
-                }
+                rec.first_bytes(buf);
             }
         }
     }
@@ -1064,8 +1062,4 @@ fn try_write(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-fn rec_has_first_bytes(rec: &Recorder) -> bool {
-    rec.has_first_bytes()
 }

@@ -98,16 +98,16 @@ impl Recorder {
         self.bytes_out += bytes_out;
     }
 
-    /// Whether the first bytes were recorded already.
-    pub(crate) fn has_first_bytes(&self) -> bool {
-        self.story
+    /// Records the first bytes of a stream and what they look like, once per story.
+    pub(crate) fn first_bytes(&mut self, bytes: &[u8]) {
+        if self
+            .story
             .events
             .iter()
             .any(|e| matches!(e.kind, EventKind::FirstBytes { .. }))
-    }
-
-    /// Records the first bytes of a stream and what they look like.
-    pub(crate) fn first_bytes(&mut self, bytes: &[u8]) {
+        {
+            return;
+        }
         let looks_like = match bytes.first() {
             Some(0x16) => "tls_client_hello",
             Some(0x10) => "mqtt_connect",
