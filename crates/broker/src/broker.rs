@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use lantern_codec::{QoS, RetainHandling};
 use parking_lot::{Mutex, RwLock};
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, OtherIdentity};
 use crate::message::Message;
 use crate::retained::RetainedIndex;
 use crate::session::{
-    Delivery, Owner, Reader, Session, SessionRef, SubEntry, SubIds, NEVER_EXPIRES,
+    Delivery, DropCounts, Owner, PushOutcome, Reader, Session, SessionRef, SubEntry, SubIds,
+    NEVER_EXPIRES,
 };
 use crate::store::{MemoryStore, Store};
 use crate::topic::Filter;
@@ -60,6 +61,32 @@ enum Timer {
 pub(crate) struct Attached {
     pub(crate) session: Arc<Session>,
     pub(crate) session_present: bool,
+    /// What was dropped for the resumed session while no connection was attached, including
+    /// deliveries the ACL check at this attach removed.
+    pub(crate) offline_drops: DropCounts,
+    /// A session of another identity with this client id was ended (`other_identity =
+    /// "new-session"`); its identity, for the story.
+    pub(crate) replaced_identity: Option<Option<Arc<str>>>,
+}
+
+/// Why `attach` refused: the client id belongs to a session of another identity and the
+/// policy is `refuse`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub(crate) struct OwnedByOther {
+    /// The identity that owns the session (`None`: anonymous).
+    pub(crate) owner: Option<Arc<str>>,
+}
+
+/// Who is attaching to a session, as CONNECT and authentication said.
+pub(crate) struct AttachRequest<'a> {
+    pub(crate) client_id: &'a Arc<str>,
+    pub(crate) clean_start: bool,
+    pub(crate) expiry_interval: u32,
+    pub(crate) version: lantern_codec::ProtocolVersion,
+    pub(crate) owner: Owner,
+    pub(crate) reader: Option<Reader>,
+    /// The authenticated identity (user name or certificate identity; `None`: anonymous).
+    pub(crate) identity: Option<Arc<str>>,
 }
 
 thread_local! {
@@ -126,41 +153,57 @@ impl Broker {
     /// Attaches a connection to the session of `client_id`, creating it or ending the old one
     /// as Clean Start asks (v5 §3.1.2.4). A connection already attached is woken; it notices
     /// it lost the session and closes (session taken over, [MQTT-3.1.4-3]).
-    #[allow(clippy::too_many_arguments)] // each is one CONNECT field; a struct would only rename them
+    ///
+    /// A session belongs to the identity that created it: another identity gets a fresh
+    /// session or is refused, as `other_identity` says (issue 9). A resumed session's queued
+    /// and in-flight deliveries are checked against the reader's ACL again.
     pub(crate) fn attach(
         &self,
         now: Instant,
-        client_id: &Arc<str>,
-        clean_start: bool,
-        expiry_interval: u32,
-        version: lantern_codec::ProtocolVersion,
-        owner: Owner,
-        reader: Option<Reader>,
-    ) -> Attached {
+        req: AttachRequest<'_>,
+    ) -> Result<Attached, OwnedByOther> {
+        let client_id = req.client_id;
         let mut sessions = self.sessions.lock();
         let mut ended_will = None;
+        let mut replaced_identity = None;
         if let Some(existing) = sessions.get(client_id).cloned() {
             let mut st = existing.lock();
+            let other = !st.ended && st.identity != req.identity;
+            if other && self.config.other_identity == OtherIdentity::Refuse {
+                return Err(OwnedByOther {
+                    owner: st.identity.clone(),
+                });
+            }
             if let Some(old) = st.owner.take() {
                 old.waker.wake_by_ref();
             }
-            if !clean_start && !st.ended {
-                st.owner = Some(owner);
-                st.reader = reader;
+            existing.clear_congestion(&mut st);
+            if !req.clean_start && !st.ended && !other {
+                st.owner = Some(req.owner);
+                st.reader = req.reader;
                 st.generation += 1;
                 // [MQTT-3.1.3-9] A reconnection before the will delay passed cancels the will.
                 st.pending_will = None;
-                st.version = version;
-                st.expiry_interval = expiry_interval;
+                st.version = req.version;
+                st.expiry_interval = req.expiry_interval;
+                // The ACL may have changed (SIGHUP) since these were queued.
+                st.recheck_read_access();
+                let offline_drops = std::mem::take(&mut st.drops);
                 drop(st);
-                return Attached {
+                return Ok(Attached {
                     session: existing,
                     session_present: true,
-                };
+                    offline_drops,
+                    replaced_identity: None,
+                });
+            }
+            if other {
+                replaced_identity = Some(st.identity.clone());
             }
             st.ended = true;
             let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
             st.queue.clear();
+            st.inflight.clear();
             // The session ends before the will delay passed: the will goes now.
             let will = st.pending_will.take();
             drop(st);
@@ -173,20 +216,26 @@ impl Broker {
         let session = Arc::new(Session::new(
             self.next_id(),
             client_id.clone(),
-            version,
-            expiry_interval,
-            Some(owner),
+            req.version,
+            req.expiry_interval,
+            Some(req.owner),
         ));
-        session.lock().reader = reader;
+        {
+            let mut st = session.lock();
+            st.reader = req.reader;
+            st.identity = req.identity;
+        }
         sessions.insert(client_id.clone(), session.clone());
         drop(sessions);
         if let Some(will) = ended_will {
             self.publish(now, &will);
         }
-        Attached {
+        Ok(Attached {
             session,
             session_present: false,
-        }
+            offline_drops: DropCounts::default(),
+            replaced_identity,
+        })
     }
 
     /// Detaches connection `conn_id` from its session when it closes: the session ends now
@@ -214,6 +263,9 @@ impl Broker {
             return;
         }
         st.owner = None;
+        // Publishers held back by this client's full queue go on: what it cannot take now
+        // is counted as dropped while it is away.
+        session.clear_congestion(&mut st);
         // QoS 0 messages are not kept for a session without a connection.
         st.queue.retain(|d| d.qos != QoS::AtMostOnce);
         let expiry = st.expiry_interval;
@@ -383,6 +435,17 @@ impl Broker {
     /// Accepts a message: updates the retained store if it is retained, then delivers it to
     /// every matching subscription. Returns how many sessions it was queued for.
     pub fn publish(&self, now: Instant, msg: &Arc<Message>) -> usize {
+        self.publish_noting_congestion(now, msg, &mut Vec::new())
+    }
+
+    /// As [`Broker::publish`], and adds to `congested` each connected session whose full
+    /// queue took a QoS 1/2 copy beyond `max_queued_messages`: the publisher holds back.
+    pub(crate) fn publish_noting_congestion(
+        &self,
+        now: Instant,
+        msg: &Arc<Message>,
+        congested: &mut Vec<Arc<Session>>,
+    ) -> usize {
         if msg.retain {
             let mut retained = self.retained.write();
             if msg.payload.is_empty() {
@@ -395,11 +458,23 @@ impl Broker {
                 self.store.retained_set(msg);
             }
         }
-        self.route(now, msg)
+        self.route(now, msg, congested)
     }
 
-    fn route(&self, _now: Instant, msg: &Arc<Message>) -> usize {
+    fn route(&self, now: Instant, msg: &Arc<Message>, congested: &mut Vec<Arc<Session>>) -> usize {
         let max_queued = self.config.max_queued_messages;
+        // Shared by the two match callbacks below; each borrows it only inside one push.
+        let congested = RefCell::new(congested);
+        let push = |session: &Arc<Session>, delivery: Delivery| match session
+            .push(now, delivery, max_queued)
+        {
+            PushOutcome::Queued => true,
+            PushOutcome::QueuedCongested => {
+                congested.borrow_mut().push(session.clone());
+                true
+            }
+            _ => false,
+        };
         let mut delivered = 0;
         let mut delivered_shared = 0;
         let tree = self.subscriptions.read();
@@ -415,7 +490,7 @@ impl Broker {
                     }
                     if key.0.subscription_count() > 1 {
                         overlaps.push((key.clone(), *entry));
-                    } else if deliver(&key.0, msg, entry, max_queued) {
+                    } else if push(&key.0, delivery(msg, entry)) {
                         delivered += 1;
                     }
                 },
@@ -425,13 +500,13 @@ impl Broker {
                         .pick(|k| k.0.is_online())
                         .or_else(|| group.pick(|_| true));
                     if let Some((key, entry)) = pick {
-                        if deliver(&key.0, msg, entry, max_queued) {
+                        if push(&key.0, delivery(msg, entry)) {
                             delivered_shared += 1;
                         }
                     }
                 },
             );
-            delivered += deliver_overlapping(&mut overlaps, msg, max_queued);
+            delivered += deliver_overlapping(&mut overlaps, msg, &push);
         });
         delivered + delivered_shared
     }
@@ -502,6 +577,16 @@ impl Broker {
                     matched.push(msg.clone());
                 }
             });
+        // [Issue 9] Every match is delivered, however many: they bypass the queue cap (the
+        // retained store bounds them) and go out as the in-flight window allows. Only an
+        // explicit `max_retained_per_subscription` cuts, and the cut is counted.
+        if let Some(max) = self.config.max_retained_per_subscription {
+            if matched.len() > max.get() {
+                let cut = (matched.len() - max.get()) as u64;
+                matched.truncate(max.get());
+                session.lock().drops.retained_limit += cut;
+            }
+        }
         for msg in matched {
             let delivery = Delivery {
                 qos: msg.qos.min(entry.options.qos),
@@ -509,7 +594,7 @@ impl Broker {
                 sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
                 msg,
             };
-            session.push(delivery, self.config.max_queued_messages);
+            session.push_retained(delivery);
         }
     }
 
@@ -520,25 +605,16 @@ impl Broker {
     }
 }
 
-/// Queues one delivery for one subscription.
-fn deliver(
-    session: &Arc<Session>,
-    msg: &Arc<Message>,
-    entry: &SubEntry,
-    max_queued: usize,
-) -> bool {
-    let delivery = Delivery {
+/// The delivery of `msg` for one subscription.
+fn delivery(msg: &Arc<Message>, entry: &SubEntry) -> Delivery {
+    Delivery {
         msg: msg.clone(),
         qos: msg.qos.min(entry.options.qos),
         // [MQTT-3.3.1-9] 3.1.1: retain is 0 when forwarding to existing subscribers; v5
         // [MQTT-3.3.1-12]/[MQTT-3.3.1-13]: as published only with Retain As Published.
         retain: entry.options.retain_as_published && msg.retain,
         sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
-    };
-    matches!(
-        session.push(delivery, max_queued),
-        crate::session::PushOutcome::Queued
-    )
+    }
 }
 
 /// Delivers one copy per session for sessions that matched through several subscriptions:
@@ -547,7 +623,7 @@ fn deliver(
 fn deliver_overlapping(
     overlaps: &mut Vec<(SessionRef, SubEntry)>,
     msg: &Arc<Message>,
-    max_queued: usize,
+    push: &impl Fn(&Arc<Session>, Delivery) -> bool,
 ) -> usize {
     if overlaps.is_empty() {
         return 0;
@@ -579,10 +655,7 @@ fn deliver_overlapping(
             retain: keep_retain && msg.retain,
             sub_ids,
         };
-        if matches!(
-            group[0].0 .0.push(delivery, max_queued),
-            crate::session::PushOutcome::Queued
-        ) {
+        if push(&group[0].0 .0, delivery) {
             delivered += 1;
         }
         i = j;

@@ -1,6 +1,6 @@
 //! Broker-wide limits and policy, already validated (the CLI turns the TOML file into this).
 
-use core::num::{NonZeroU16, NonZeroU32};
+use core::num::{NonZeroU16, NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
 /// Limits and policy of one broker.
@@ -17,8 +17,10 @@ pub struct BrokerConfig {
     /// How many QoS 1/2 messages may be in flight towards one client (further messages wait in
     /// its queue); also announced to v5 clients as Receive Maximum for QoS 2 messages they send.
     pub max_inflight: NonZeroU16,
-    /// How many messages may wait in one session's queue, connected or not; the oldest QoS 0
-    /// messages are dropped first, then new messages are refused and counted.
+    /// How many messages may wait in one session's queue. For a connected client a full queue
+    /// drops new QoS 0 messages and holds back the publishers of QoS 1/2 messages (they are
+    /// still queued: flow control, not loss); for a session without a connection it drops new
+    /// messages. Every drop is counted per session and reason.
     pub max_queued_messages: usize,
     /// Largest session expiry interval granted, in seconds (`None`: as the client asks).
     pub max_session_expiry: Option<u32>,
@@ -26,6 +28,35 @@ pub struct BrokerConfig {
     pub topic_alias_maximum: u16,
     /// How long a new connection may take to send CONNECT.
     pub connect_timeout: Duration,
+    /// What happens when a client connects with the client id of a session another identity
+    /// created.
+    pub other_identity: OtherIdentity,
+    /// How long a connected subscriber's queue may stay full (at `max_queued_messages`, not yet
+    /// drained to half) before the subscriber is disconnected (v5: DISCONNECT 0x97).
+    pub slow_subscriber_timeout: Duration,
+    /// How many retained messages one new subscription receives at most (`None`: all of them,
+    /// paced by the client's in-flight window). A cut is counted and recorded in the story.
+    pub max_retained_per_subscription: Option<NonZeroUsize>,
+    /// How many subscriptions one session may hold (`None`: no limit); beyond it SUBACK says
+    /// 0x97 Quota exceeded (3.1.1: 0x80).
+    pub max_subscriptions_per_client: Option<NonZeroUsize>,
+    /// Longest topic name or filter accepted, in bytes (the protocol's own cap is 65 535).
+    pub max_topic_length: NonZeroUsize,
+    /// Most levels (`/`-separated parts) a topic name or filter may have.
+    pub max_topic_levels: NonZeroUsize,
+}
+
+/// Who may use a persistent session: the identity that created it (its authenticated user name
+/// or certificate identity; anonymous clients share the identity "anonymous").
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum OtherIdentity {
+    /// Another identity gets a fresh session: the old one ends as if with Clean Start, and its
+    /// queued messages are discarded, never delivered to the newcomer.
+    #[default]
+    NewSession,
+    /// Another identity is refused: CONNACK 0x87 Not authorized (3.1.1: 0x05), and the
+    /// session and its connection are left alone.
+    Refuse,
 }
 
 impl Default for BrokerConfig {
@@ -38,6 +69,12 @@ impl Default for BrokerConfig {
             max_session_expiry: None,
             topic_alias_maximum: 64,
             connect_timeout: Duration::from_secs(10),
+            other_identity: OtherIdentity::NewSession,
+            slow_subscriber_timeout: Duration::from_secs(30),
+            max_retained_per_subscription: None,
+            max_subscriptions_per_client: NonZeroUsize::new(1000),
+            max_topic_length: NonZeroUsize::new(65_535).unwrap_or(NonZeroUsize::MIN),
+            max_topic_levels: NonZeroUsize::new(128).unwrap_or(NonZeroUsize::MIN),
         }
     }
 }

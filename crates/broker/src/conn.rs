@@ -25,14 +25,14 @@ use lantern_codec::{
 };
 
 use crate::auth::{self, Access, AccessPolicy, Acl, AclSubject, CertIdentity};
-use crate::broker::Broker;
+use crate::broker::{AttachRequest, Broker};
 use crate::events::{CloseReason, ConnEvent};
 use crate::message::Message;
 use crate::session::{
     Delivery, Inflight, InflightStage, Owner, Reader, Session, SessionState, SubEntry,
     NEVER_EXPIRES,
 };
-use crate::topic::{parse_filter, validate_topic_name};
+use crate::topic::{check_topic_limits, parse_filter, validate_topic_name};
 
 /// Stop encoding queued deliveries once this much is waiting for the socket; the driver writes
 /// it and calls again. Bounds per-connection memory while still batching many packets into one
@@ -58,6 +58,9 @@ pub struct Connection {
     stats: ConnStats,
     /// The first bytes of a packet the codec rejected, for the story.
     offending: Option<Box<[u8]>>,
+    /// Sessions whose full queue this connection published QoS 1/2 messages to: it reads no
+    /// more from its client until they drain ([`Connection::wants_read`]).
+    held_by: Vec<Arc<Session>>,
 }
 
 /// Packet counts of a connection, for its story.
@@ -109,6 +112,10 @@ struct Open {
     /// counted where they are encoded rather than re-parsed from the output.
     encoded: u64,
     last_encoded: Option<PacketType>,
+    /// `max_queued_messages`: congestion ends when the queue drains to half of it.
+    max_queued: usize,
+    /// How long the queue may stay congested before the client is disconnected.
+    slow_subscriber_timeout: Duration,
 }
 
 impl Connection {
@@ -144,7 +151,16 @@ impl Connection {
             packets_after_connect: 0,
             stats: ConnStats::default(),
             offending: None,
+            held_by: Vec::new(),
         }
+    }
+
+    /// False while a session this connection published QoS 1/2 messages to is congested (its
+    /// connected client's queue is full): the driver then stops reading from the socket —
+    /// flow control instead of dropping — and keeps writing, running timers and taking wakes.
+    /// The connection's waker fires when the queue drains or its client goes away.
+    pub fn wants_read(&self) -> bool {
+        self.held_by.iter().all(|s| !s.is_congested())
     }
 
     /// The broker this connection belongs to.
@@ -260,7 +276,14 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match &self.state {
             State::AwaitConnect { deadline, .. } => Some(*deadline),
-            State::Open(open) => open.keep_alive.map(|ka| self.last_rx + ka * 3 / 2),
+            State::Open(open) => {
+                let keep_alive = open.keep_alive.map(|ka| self.last_rx + ka * 3 / 2);
+                let slow = open.slow_subscriber_deadline(&self.broker);
+                match (keep_alive, slow) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             State::Closed => None,
         }
     }
@@ -276,7 +299,16 @@ impl Connection {
                 self.close(now, reason, None);
             }
             State::Open(open) => {
+                if let Some(reason) = open.slow_subscriber(&self.broker, now) {
+                    return self.close(now, reason, Some(ReasonCode::QuotaExceeded));
+                }
                 let Some(ka) = open.keep_alive else { return };
+                if !self.wants_read() {
+                    // Held back: the broker is not reading, so the client's PINGREQs wait in
+                    // the socket. Silence now is ours, not the client's.
+                    self.last_rx = now;
+                    return;
+                }
                 if now >= self.last_rx + ka * 3 / 2 {
                     let reason = CloseReason::KeepAliveTimeout {
                         keep_alive: ka,
@@ -303,6 +335,7 @@ impl Connection {
                 );
             }
         }
+        self.held_by.retain(|s| s.is_congested());
         let start = dst.len();
         if dst.is_empty() {
             std::mem::swap(dst, &mut self.out);
@@ -364,7 +397,27 @@ impl Connection {
         self.packets_after_connect += 1;
         let result = match packet {
             Packet::Publish(publish) => {
-                open.on_publish(&self.broker, now, publish, &mut self.out, &mut self.events)
+                let mut congested = Vec::new();
+                let result = open.on_publish(
+                    &self.broker,
+                    now,
+                    publish,
+                    &mut self.out,
+                    &mut self.events,
+                    &mut congested,
+                );
+                for session in congested {
+                    // Never held back by its own queue: it must go on reading its PUBACKs.
+                    if Arc::ptr_eq(&session, &open.session)
+                        || self.held_by.iter().any(|s| Arc::ptr_eq(s, &session))
+                    {
+                        continue;
+                    }
+                    if session.hold_publisher(self.id, &self.waker) {
+                        self.held_by.push(session);
+                    }
+                }
+                result
             }
             Packet::PubAck(ack) => {
                 open.on_ack(ack, InflightStage::AwaitPubAck);
@@ -529,6 +582,31 @@ impl Connection {
                     &format!("will topic {:?}: {e}", w.topic.as_str()),
                 );
             }
+            if let Err(e) = check_topic_limits(
+                w.topic.as_str(),
+                config.max_topic_length.get(),
+                config.max_topic_levels.get(),
+            ) {
+                return self.refuse(
+                    now,
+                    version,
+                    ReasonCode::TopicNameInvalid,
+                    &format!("will topic {:?}…: {e}", prefix(w.topic.as_str())),
+                );
+            }
+            if let Some(e) = w
+                .properties
+                .response_topic
+                .as_ref()
+                .and_then(|t| validate_topic_name(t.as_str()).err())
+            {
+                return self.refuse(
+                    now,
+                    version,
+                    ReasonCode::ProtocolError,
+                    &format!("a will Response Topic that is not a topic name: {e} [MQTT-3.3.2-14]"),
+                );
+            }
             if let Some(acl) = &self.access.acl {
                 let decision = acl.check(&subject, Access::Write, w.topic.as_str());
                 if !decision.allowed {
@@ -593,15 +671,38 @@ impl Connection {
             username: authenticated.username.clone(),
             client_id: client_id.clone(),
         });
-        let attached = self.broker.attach(
-            now,
-            &client_id,
-            connect.clean_start,
-            expiry,
+        let identity = authenticated.username.clone();
+        let request = AttachRequest {
+            client_id: &client_id,
+            clean_start: connect.clean_start,
+            expiry_interval: expiry,
             version,
             owner,
             reader,
-        );
+            identity: identity.clone(),
+        };
+        let attached = match self.broker.attach(now, request) {
+            Ok(attached) => attached,
+            Err(other) => {
+                // The wire says no more than "not authorised": whose session it is stays in
+                // the operator's story.
+                let connack = ConnAck {
+                    session_present: false,
+                    reason: ReasonCode::NotAuthorized,
+                    properties: v5_reason_string(
+                        version,
+                        "the client id belongs to a session of another identity",
+                    ),
+                };
+                self.send_connack(connack, version);
+                let reason = CloseReason::SessionOfOtherIdentity {
+                    client_id,
+                    owner: other.owner,
+                    identity,
+                };
+                return self.close(now, reason, None);
+            }
+        };
         let session_id = attached.session.id();
         let will = will.map(|(topic, payload, qos, retain, props, delay)| {
             (
@@ -642,6 +743,16 @@ impl Connection {
             session_present: attached.session_present,
             username: authenticated.username.clone(),
         });
+        if let Some(previous_owner) = attached.replaced_identity {
+            self.events
+                .push(ConnEvent::SessionReplaced { previous_owner });
+        }
+        if !attached.offline_drops.is_empty() {
+            self.events.push(ConnEvent::Dropped {
+                counts: attached.offline_drops,
+                while_offline: true,
+            });
+        }
         self.state = State::Open(Box::new(Open {
             session: attached.session,
             client_id,
@@ -664,6 +775,8 @@ impl Connection {
             resend_inflight: attached.session_present,
             encoded: 0,
             last_encoded: None,
+            max_queued: config.max_queued_messages,
+            slow_subscriber_timeout: config.slow_subscriber_timeout,
         }));
     }
 
@@ -770,6 +883,20 @@ impl Connection {
                     });
                     encode(&Packet::Disconnect(disconnect), open.version, &mut self.out);
                 }
+                let drops = {
+                    let mut st = open.session.lock();
+                    if st.is_owned_by(self.id) {
+                        std::mem::take(&mut st.drops)
+                    } else {
+                        Default::default()
+                    }
+                };
+                if !drops.is_empty() {
+                    self.events.push(ConnEvent::Dropped {
+                        counts: drops,
+                        while_offline: false,
+                    });
+                }
                 let will = match &reason {
                     // [MQTT-3.1.2-8] DISCONNECT 0x00 discards the will; 0x04 keeps it.
                     CloseReason::ClientDisconnect { reason }
@@ -798,6 +925,7 @@ impl Open {
         mut publish: Publish,
         out: &mut BytesMut,
         events: &mut Vec<ConnEvent>,
+        congested: &mut Vec<Arc<Session>>,
     ) -> Result<(), CloseReason> {
         let v5 = self.version.is_v5();
         // Topic alias (v5 §3.3.2.3.4).
@@ -827,6 +955,29 @@ impl Open {
             return Err(CloseReason::ProtocolViolation {
                 reason: ReasonCode::TopicNameInvalid,
                 detail: format!("PUBLISH topic {:?}: {e}", publish.topic.as_str()),
+            });
+        }
+        let config = broker.config();
+        if let Err(e) = check_topic_limits(
+            publish.topic.as_str(),
+            config.max_topic_length.get(),
+            config.max_topic_levels.get(),
+        ) {
+            // Quoted only in part: the topic is the oversized thing.
+            return Err(CloseReason::ProtocolViolation {
+                reason: ReasonCode::TopicNameInvalid,
+                detail: format!("PUBLISH topic {:?}…: {e}", prefix(publish.topic.as_str())),
+            });
+        }
+        if let Some(e) = publish
+            .properties
+            .response_topic
+            .as_ref()
+            .and_then(|t| validate_topic_name(t.as_str()).err())
+        {
+            return Err(CloseReason::ProtocolViolation {
+                reason: ReasonCode::ProtocolError,
+                detail: format!("PUBLISH Response Topic: {e}; a Response Topic is a topic name, never a filter [MQTT-3.3.2-14]"),
             });
         }
         if !publish.properties.subscription_identifiers.is_empty() {
@@ -897,7 +1048,7 @@ impl Open {
             now,
             self.session.id(),
         );
-        let delivered = broker.publish(now, &msg);
+        let delivered = broker.publish_noting_congestion(now, &msg, congested);
         let reason = if v5 && delivered == 0 {
             ReasonCode::NoMatchingSubscribers
         } else {
@@ -1009,6 +1160,18 @@ impl Open {
                     continue;
                 }
             };
+            let config = broker.config();
+            if raw.len() > config.max_topic_length.get()
+                || check_topic_limits(
+                    filter.filter,
+                    config.max_topic_length.get(),
+                    config.max_topic_levels.get(),
+                )
+                .is_err()
+            {
+                reasons.push(ReasonCode::TopicFilterInvalid);
+                continue;
+            }
             if filter.share_group.is_some() && options.no_local && self.version.is_v5() {
                 return Err(violation(
                     ReasonCode::ProtocolError,
@@ -1028,6 +1191,14 @@ impl Open {
                         rule: decision.rule,
                     });
                     reasons.push(ReasonCode::NotAuthorized);
+                    continue;
+                }
+            }
+            if let Some(max) = broker.config().max_subscriptions_per_client {
+                if self.session.subscription_count() >= max.get()
+                    && !self.session.has_subscription(raw.as_str())
+                {
+                    reasons.push(ReasonCode::QuotaExceeded);
                     continue;
                 }
             }
@@ -1095,8 +1266,46 @@ impl Open {
     }
 
     /// Moves deliveries from the session into `dst`; true when a full batch was written and
-    /// more are ready.
+    /// more are ready. Ends the queue's congestion once it is down to half its limit.
     fn drain(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
+        let more = self.drain_queue(now, dst);
+        if self.session.is_congested() {
+            let mut st = self.session.lock();
+            if st.queue.len() <= self.max_queued / 2 {
+                self.session.clear_congestion(&mut st);
+            }
+        }
+        more
+    }
+
+    /// When the client's queue has been congested for `slow_subscriber_timeout`, if it is.
+    fn slow_subscriber_deadline(&self, _broker: &Broker) -> Option<Instant> {
+        if !self.session.is_congested() {
+            return None;
+        }
+        let since = self.session.lock().congested_since?;
+        Some(since + self.slow_subscriber_timeout)
+    }
+
+    /// The close reason when the client's queue has stayed congested too long at `now`.
+    fn slow_subscriber(&self, broker: &Broker, now: Instant) -> Option<CloseReason> {
+        let deadline = self.slow_subscriber_deadline(broker)?;
+        if now < deadline {
+            return None;
+        }
+        let st = self.session.lock();
+        let since = st.congested_since?;
+        Some(CloseReason::SlowSubscriber {
+            queued: st.queue.len(),
+            max_queued: self.max_queued,
+            inflight: st.inflight.len(),
+            window: self.window,
+            stuck_for: now.saturating_duration_since(since),
+            timeout: self.slow_subscriber_timeout,
+        })
+    }
+
+    fn drain_queue(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
         let session = self.session.clone();
         let mut st = session.lock();
         if self.resend_inflight {
@@ -1114,6 +1323,7 @@ impl Open {
                 break;
             };
             if delivery.msg.is_expired(now) {
+                st.drops.expired += 1;
                 continue;
             }
             let packet_id = if delivery.qos == QoS::AtMostOnce {
@@ -1128,7 +1338,9 @@ impl Open {
                 }
             };
             if !self.encode_delivery(now, &delivery, packet_id, false, dst) {
-                continue; // too large for this client: dropped [MQTT-3.1.2-25]
+                // Too large for this client: dropped [MQTT-3.1.2-25].
+                st.drops.too_large += 1;
+                continue;
             }
             if let Some(packet_id) = packet_id {
                 let stage = if delivery.qos == QoS::AtLeastOnce {
@@ -1247,6 +1459,15 @@ fn violation(reason: ReasonCode, detail: &str) -> CloseReason {
 /// is the least harmful response.
 fn encode(packet: &Packet, version: ProtocolVersion, out: &mut BytesMut) {
     let _ = packet.encode(version, out);
+}
+
+/// The start of an oversized topic, for a message (at most 64 bytes, on a char boundary).
+fn prefix(topic: &str) -> &str {
+    let mut end = topic.len().min(64);
+    while !topic.is_char_boundary(end) {
+        end -= 1;
+    }
+    &topic[..end]
 }
 
 /// The protocol level byte of a CONNECT at the front of `buf`, if it is there.

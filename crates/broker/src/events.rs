@@ -9,6 +9,7 @@ use std::time::Duration;
 use lantern_codec::{DecodeError, ProtocolVersion, ReasonCode};
 
 use crate::auth::{Access, AuthFailure};
+use crate::session::DropCounts;
 
 /// Something that happened on a connection.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,6 +69,21 @@ pub enum ConnEvent {
         topic: Box<str>,
         /// The rule that decided.
         rule: Arc<str>,
+    },
+    /// Deliveries for this client's session were dropped by policy (issue 9): reported once
+    /// per period, at CONNECT for the time no connection was attached (`while_offline`), and
+    /// at close for the connection's own time.
+    Dropped {
+        /// The counts by reason.
+        counts: DropCounts,
+        /// True for drops while no connection was attached (reported by the next one).
+        while_offline: bool,
+    },
+    /// The client id's session belonged to another identity and was ended: this connection
+    /// got a fresh one (`other_identity = "new-session"`).
+    SessionReplaced {
+        /// The identity that owned the old session (`None`: anonymous).
+        previous_owner: Option<Arc<str>>,
     },
     /// The connection is over; the driver flushes what is queued and closes the socket.
     Closed {
@@ -133,6 +149,32 @@ pub enum CloseReason {
     NotAuthenticated(AuthFailure),
     /// Another connection took over the session with the same client id [MQTT-3.1.4-3].
     TakenOver,
+    /// The client id belongs to a persistent session another identity created, and the policy
+    /// (`other_identity = "refuse"`) refuses it: CONNACK 0x87 Not authorized.
+    SessionOfOtherIdentity {
+        /// The client id.
+        client_id: Arc<str>,
+        /// The identity owning the session (`None`: anonymous).
+        owner: Option<Arc<str>>,
+        /// The identity of this connection (`None`: anonymous).
+        identity: Option<Arc<str>>,
+    },
+    /// The client's queue stayed full longer than `slow_subscriber_timeout` (issue 9): v5
+    /// DISCONNECT 0x97 Quota exceeded.
+    SlowSubscriber {
+        /// Messages waiting in its queue.
+        queued: usize,
+        /// The queue limit (`max_queued_messages`).
+        max_queued: usize,
+        /// QoS 1/2 deliveries sent and not acknowledged.
+        inflight: usize,
+        /// The in-flight window.
+        window: usize,
+        /// How long the queue had been full.
+        stuck_for: Duration,
+        /// The configured timeout.
+        timeout: Duration,
+    },
     /// The broker is shutting down.
     ServerShutdown,
 }
@@ -157,6 +199,8 @@ impl CloseReason {
             Self::SecondConnect => "mqtt.second_connect",
             Self::NotAuthenticated(failure) => failure.id(),
             Self::TakenOver => "session.taken_over",
+            Self::SessionOfOtherIdentity { .. } => "session.other_identity",
+            Self::SlowSubscriber { .. } => "session.slow_subscriber",
             Self::ServerShutdown => "broker.shutdown",
         }
     }
@@ -213,8 +257,28 @@ impl fmt::Display for CloseReason {
             Self::TakenOver => {
                 f.write_str("another connection with the same client id took over the session")
             }
+            Self::SessionOfOtherIdentity { client_id, owner, identity } => write!(
+                f,
+                "client id {client_id:?} belongs to a persistent session of {}, and this client connected as {}; other_identity = \"refuse\"",
+                identity_name(owner.as_deref()),
+                identity_name(identity.as_deref())
+            ),
+            Self::SlowSubscriber { queued, max_queued, inflight, window, stuck_for, timeout } => write!(
+                f,
+                "slow subscriber: {queued} messages queued (max_queued_messages {max_queued}) and {inflight} of {window} in flight unacknowledged for {:.1}s (slow_subscriber_timeout {:.1}s)",
+                stuck_for.as_secs_f64(),
+                timeout.as_secs_f64()
+            ),
             Self::ServerShutdown => f.write_str("the broker is shutting down"),
         }
+    }
+}
+
+/// `user "alice"` or `anonymous`.
+fn identity_name(identity: Option<&str>) -> String {
+    match identity {
+        Some(name) => format!("user {name:?}"),
+        None => "anonymous".to_owned(),
     }
 }
 

@@ -23,9 +23,9 @@ pub mod topic;
 pub mod tree;
 
 pub use broker::Broker;
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, OtherIdentity};
 pub use conn::{ConnStats, Connection};
 pub use events::{CloseReason, ConnEvent, Foreign};
 pub use message::{Message, PassThrough};
-pub use session::{Delivery, PushOutcome, Session, SubEntry, SubIds, NEVER_EXPIRES};
+pub use session::{Delivery, DropCounts, PushOutcome, Session, SubEntry, SubIds, NEVER_EXPIRES};
 pub use store::{MemoryStore, Store};

@@ -9,9 +9,10 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
+use std::time::Instant;
 
 use lantern_codec::{PacketId, ProtocolVersion, QoS, SubscriptionOptions};
 use parking_lot::{Mutex, MutexGuard};
@@ -29,6 +30,9 @@ pub struct Session {
     /// How many subscriptions the session holds; read without the lock by the router to skip
     /// the overlap merge for the common case of one subscription.
     subscription_count: AtomicUsize,
+    /// True while a connected client's queue is full and not yet drained to half: publishers
+    /// of QoS 1/2 messages to it stop reading. Read without the lock by those publishers.
+    congested: AtomicBool,
     state: Mutex<SessionState>,
 }
 
@@ -63,8 +67,17 @@ pub(crate) struct SessionState {
     next_packet_id: u16,
     /// Subscriptions by raw filter, including any `$share/group/` prefix.
     pub(crate) subscriptions: HashMap<Box<str>, SubEntry>,
-    /// Messages dropped because the queue was full.
-    pub(crate) dropped: u64,
+    /// Deliveries dropped by policy since the counts were last reported (taken by the
+    /// connection at attach for the offline period, and at close).
+    pub(crate) drops: DropCounts,
+    /// The identity that created the session: its user name or certificate identity, `None`
+    /// for anonymous clients. Another identity never resumes it.
+    pub(crate) identity: Option<Arc<str>>,
+    /// Since when a connected client's queue has been full (not yet drained to half).
+    pub(crate) congested_since: Option<Instant>,
+    /// Publishing connections holding back because this queue is full, woken when it drains
+    /// or the client goes away. One entry per connection id; bounded by the connections.
+    pub(crate) held_publishers: Vec<(u64, Waker)>,
     /// A will waiting for its delay while no connection is attached; published when the delay
     /// passes or the session ends, whichever comes first, and cancelled by a reconnection
     /// (v5 §3.1.3.2.2, [MQTT-3.1.3-9]).
@@ -151,14 +164,68 @@ pub(crate) enum InflightStage {
     AwaitPubComp,
 }
 
+/// Deliveries dropped by policy, by reason: a QoS 1/2 message to a connected client is never
+/// one of them (its publisher is held back instead).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct DropCounts {
+    /// QoS 0 messages to a connected client whose queue was full.
+    pub qos0_queue_full: u64,
+    /// Messages to a session without a connection whose queue was full.
+    pub offline_queue_full: u64,
+    /// Retained messages beyond `max_retained_per_subscription` for a new subscription.
+    pub retained_limit: u64,
+    /// Queued or in-flight deliveries the client's ACL no longer allows, removed when a
+    /// connection attached to the session.
+    pub acl_revoked: u64,
+    /// Deliveries larger than the client's Maximum Packet Size [MQTT-3.1.2-25].
+    pub too_large: u64,
+    /// Messages whose Message Expiry Interval passed while they waited.
+    pub expired: u64,
+}
+
+impl DropCounts {
+    /// All drops together.
+    pub fn total(&self) -> u64 {
+        self.qos0_queue_full
+            + self.offline_queue_full
+            + self.retained_limit
+            + self.acl_revoked
+            + self.too_large
+            + self.expired
+    }
+
+    /// True when nothing was dropped.
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
+    /// The counts by reason id, only the non-zero ones, in a fixed order.
+    pub fn by_reason(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("qos0_queue_full", self.qos0_queue_full),
+            ("offline_queue_full", self.offline_queue_full),
+            ("retained_limit", self.retained_limit),
+            ("acl_revoked", self.acl_revoked),
+            ("too_large", self.too_large),
+            ("expired", self.expired),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}
+
 /// Why a delivery was not queued.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum PushOutcome {
     /// Queued (and the owner woken if needed).
     Queued,
+    /// Queued beyond `max_queued_messages` for a connected client: a QoS 1/2 message is never
+    /// dropped for it, so its publisher must hold back until the queue drains.
+    QueuedCongested,
     /// QoS 0 message for a session with no connection: not kept (v5 §3.1.2.4 allows it).
     OfflineQos0,
-    /// The queue is full; the message was dropped.
+    /// The queue is full; the message was dropped (and counted).
     QueueFull,
     /// The session has ended.
     Ended,
@@ -178,6 +245,7 @@ impl Session {
             id,
             client_id,
             subscription_count: AtomicUsize::new(0),
+            congested: AtomicBool::new(false),
             state: Mutex::new(SessionState {
                 owner,
                 generation: 0,
@@ -189,7 +257,10 @@ impl Session {
                 incoming_qos2: HashSet::new(),
                 next_packet_id: 1,
                 subscriptions: HashMap::new(),
-                dropped: 0,
+                drops: DropCounts::default(),
+                identity: None,
+                congested_since: None,
+                held_publishers: Vec::new(),
                 pending_will: None,
                 reader: None,
             }),
@@ -216,6 +287,11 @@ impl Session {
         self.state.lock().queue.len()
     }
 
+    /// Whether the session holds a subscription with this raw filter.
+    pub(crate) fn has_subscription(&self, raw_filter: &str) -> bool {
+        self.state.lock().subscriptions.contains_key(raw_filter)
+    }
+
     pub(crate) fn subscription_count(&self) -> usize {
         self.subscription_count.load(Ordering::Relaxed)
     }
@@ -224,9 +300,18 @@ impl Session {
         self.state.lock()
     }
 
-    /// Queues a delivery, bounded by `max_queued`, and wakes the owning connection when the
-    /// queue was empty (a non-empty queue means a wake-up is already on its way).
-    pub(crate) fn push(&self, delivery: Delivery, max_queued: usize) -> PushOutcome {
+    /// Whether a connected client's queue is full: its QoS 1/2 publishers hold back.
+    pub fn is_congested(&self) -> bool {
+        self.congested.load(Ordering::Acquire)
+    }
+
+    /// Queues a delivery at `now`, bounded by `max_queued`, and wakes the owning connection
+    /// when the queue was empty (a non-empty queue means a wake-up is already on its way).
+    ///
+    /// A full queue of a connected client drops QoS 0 and still queues QoS 1/2, returning
+    /// [`PushOutcome::QueuedCongested`]: the caller holds its publisher back. A full queue of
+    /// a session without a connection drops. Every drop is counted.
+    pub(crate) fn push(&self, now: Instant, delivery: Delivery, max_queued: usize) -> PushOutcome {
         let mut st = self.state.lock();
         if st.ended {
             return PushOutcome::Ended;
@@ -234,32 +319,41 @@ impl Session {
         if st.owner.is_none() && delivery.qos == QoS::AtMostOnce {
             return PushOutcome::OfflineQos0;
         }
-        if let Some(reader) = &st.reader {
-            let subject = AclSubject {
-                username: reader.username.as_deref(),
-                client_id: &reader.client_id,
-            };
-            if !reader
-                .acl
-                .check(&subject, Access::Read, delivery.msg.topic.as_str())
-                .allowed
-            {
-                return PushOutcome::Denied;
+        if !st.may_read(&delivery) {
+            return PushOutcome::Denied;
+        }
+        let mut outcome = PushOutcome::Queued;
+        if st.queue.len() >= max_queued {
+            if st.owner.is_none() {
+                st.drops.offline_queue_full += 1;
+                return PushOutcome::QueueFull;
+            }
+            self.set_congested(&mut st, now);
+            if delivery.qos == QoS::AtMostOnce {
+                st.drops.qos0_queue_full += 1;
+                return PushOutcome::QueueFull;
+            }
+            outcome = PushOutcome::QueuedCongested;
+        }
+        let was_empty = st.queue.is_empty();
+        st.queue.push_back(delivery);
+        if was_empty {
+            if let Some(owner) = &st.owner {
+                owner.waker.wake_by_ref();
             }
         }
-        if st.queue.len() >= max_queued {
-            // Make room by dropping the oldest QoS 0 message, which nobody was promised.
-            let oldest_qos0 = st.queue.iter().position(|d| d.qos == QoS::AtMostOnce);
-            match oldest_qos0 {
-                Some(i) if delivery.qos != QoS::AtMostOnce => {
-                    st.queue.remove(i);
-                    st.dropped += 1;
-                }
-                _ => {
-                    st.dropped += 1;
-                    return PushOutcome::QueueFull;
-                }
-            }
+        outcome
+    }
+
+    /// Queues a retained message for a new subscription: not bounded by `max_queued` (the
+    /// retained store bounds it) and paced by the in-flight window like any delivery.
+    pub(crate) fn push_retained(&self, delivery: Delivery) -> PushOutcome {
+        let mut st = self.state.lock();
+        if st.ended {
+            return PushOutcome::Ended;
+        }
+        if !st.may_read(&delivery) {
+            return PushOutcome::Denied;
         }
         let was_empty = st.queue.is_empty();
         st.queue.push_back(delivery);
@@ -269,6 +363,42 @@ impl Session {
             }
         }
         PushOutcome::Queued
+    }
+
+    /// Registers a publishing connection to be woken when this queue is no longer congested.
+    /// Returns false (and registers nothing) when it no longer is.
+    pub(crate) fn hold_publisher(&self, conn_id: u64, waker: &Waker) -> bool {
+        let mut st = self.state.lock();
+        if !self.is_congested() {
+            return false;
+        }
+        if !st.held_publishers.iter().any(|(id, _)| *id == conn_id) {
+            st.held_publishers.push((conn_id, waker.clone()));
+        }
+        true
+    }
+
+    /// Marks the queue congested from `now` (if it was not) and wakes the owner, whose
+    /// slow-subscriber deadline starts now.
+    fn set_congested(&self, st: &mut SessionState, now: Instant) {
+        if st.congested_since.is_none() {
+            st.congested_since = Some(now);
+            self.congested.store(true, Ordering::Release);
+            if let Some(owner) = &st.owner {
+                owner.waker.wake_by_ref();
+            }
+        }
+    }
+
+    /// Ends congestion (the queue drained to `low_water`, or the client went away) and wakes
+    /// every held publisher.
+    pub(crate) fn clear_congestion(&self, st: &mut SessionState) {
+        if st.congested_since.take().is_some() || !st.held_publishers.is_empty() {
+            self.congested.store(false, Ordering::Release);
+            for (_, waker) in st.held_publishers.drain(..) {
+                waker.wake();
+            }
+        }
     }
 
     pub(crate) fn set_subscription_count(&self, n: usize) {
@@ -290,6 +420,41 @@ impl SessionState {
             }
         }
         None
+    }
+
+    /// Whether the reader's ACL lets it receive `delivery` (true without an ACL).
+    pub(crate) fn may_read(&self, delivery: &Delivery) -> bool {
+        let Some(reader) = &self.reader else {
+            return true;
+        };
+        let subject = AclSubject {
+            username: reader.username.as_deref(),
+            client_id: &reader.client_id,
+        };
+        reader
+            .acl
+            .check(&subject, Access::Read, delivery.msg.topic.as_str())
+            .allowed
+    }
+
+    /// [Issue 9] Checks every queued and in-flight delivery against the reader's ACL again
+    /// (it may have changed, or the reader is someone else now): denied queued deliveries are
+    /// removed, denied PUBLISH packets awaiting PUBACK/PUBREC are dropped and their packet ids
+    /// released. A flow at the PUBREL stage carries no payload and stays. Counts the removals.
+    pub(crate) fn recheck_read_access(&mut self) {
+        if self.reader.is_none() {
+            return;
+        }
+        let before = self.queue.len() + self.inflight.len();
+        let queue = std::mem::take(&mut self.queue);
+        self.queue = queue.into_iter().filter(|d| self.may_read(d)).collect();
+        let inflight = std::mem::take(&mut self.inflight);
+        self.inflight = inflight
+            .into_iter()
+            .filter(|f| f.stage == InflightStage::AwaitPubComp || self.may_read(&f.delivery))
+            .collect();
+        let removed = before - (self.queue.len() + self.inflight.len());
+        self.drops.acl_revoked += removed as u64;
     }
 
     /// Whether `conn_id` is the attached connection.

@@ -198,6 +198,68 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     }
 }
 
+/// A topic name or filter that is valid MQTT but beyond the broker's configured limits
+/// (`max_topic_length`, `max_topic_levels`).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum TopicLimit {
+    /// Longer than `max_topic_length` bytes.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// More levels than `max_topic_levels`.
+    TooManyLevels {
+        /// Its number of levels.
+        levels: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl fmt::Display for TopicLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLong { len, max } => write!(
+                f,
+                "the topic is {len} bytes long, and this broker accepts at most {max} (max_topic_length)"
+            ),
+            Self::TooManyLevels { levels, max } => write!(
+                f,
+                "the topic has {levels} levels, and this broker accepts at most {max} (max_topic_levels)"
+            ),
+        }
+    }
+}
+
+/// Checks a topic name, or the filter part of a [`Filter`], against the broker's limits.
+/// Cheap for the usual short topic: levels are only counted when there could be too many.
+pub fn check_topic_limits(
+    topic: &str,
+    max_len: usize,
+    max_levels: usize,
+) -> Result<(), TopicLimit> {
+    if topic.len() > max_len {
+        return Err(TopicLimit::TooLong {
+            len: topic.len(),
+            max: max_len,
+        });
+    }
+    // n levels need n - 1 separators, so a topic shorter than the limit cannot exceed it.
+    if topic.len() >= max_levels {
+        let levels = topic.bytes().filter(|&b| b == b'/').count() + 1;
+        if levels > max_levels {
+            return Err(TopicLimit::TooManyLevels {
+                levels,
+                max: max_levels,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Parses and checks a topic filter from a SUBSCRIBE or UNSUBSCRIBE packet.
 ///
 /// Checks the string rules of §4.7.3, the wildcard rules [MQTT-4.7.1-2] and

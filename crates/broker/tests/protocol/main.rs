@@ -15,6 +15,7 @@
 mod harness;
 
 mod auth;
+mod hardening;
 mod keepalive;
 mod qos;
 mod retained;

@@ -371,26 +371,8 @@ fn mqtt_4_4_0_1_takeover_resends_inflight_to_new_connection(version: ProtocolVer
     assert_eq!(again[0].packet_id, delivered[0].packet_id);
 }
 
-/// Tenet 3: a session's queue is bounded by `max_queued_messages`. When it is full, the oldest
-/// QoS 0 message makes room for a QoS 1/2 one; otherwise new messages are dropped.
-#[test]
-fn session_queue_bounded_dropping_qos0_first() {
-    let broker = lantern_broker::Broker::new(lantern_broker::BrokerConfig {
-        max_queued_messages: 2,
-        ..lantern_broker::BrokerConfig::default()
-    });
-    let t0 = Instant::now();
-    let version = ProtocolVersion::V5;
-    // An online subscriber that does not read for a while.
-    let mut sub = subscriber(&broker, t0, version, "sub", "t", QoS::AtLeastOnce);
-    let mut publisher = connect_ok(&broker, t0, clean(version, "pub"));
-    publisher.publish_qos0(t0, "t", "a0");
-    publisher.publish_qos1(t0, "t", "b1");
-    publisher.publish_qos1(t0, "t", "c1"); // full: a0 makes room
-    publisher.publish_qos1(t0, "t", "d1"); // full of QoS 1: dropped
-    assert_eq!(broker.session("sub").unwrap().queued(), 2);
-    assert_eq!(payloads(&sub.recv_publishes(t0)), ["b1", "c1"]);
-}
+/// Tenet 3: a session's queue is bounded by `max_queued_messages`; what happens when it is
+/// full (hold the publisher back, drop and count) is in `hardening.rs` (issue 9).
 
 /// The driver may hand over CONNECT and the packets after it in one read: all are handled,
 /// the later ones with the version CONNECT chose.
