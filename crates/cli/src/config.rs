@@ -3,13 +3,13 @@
 //! commented example.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::num::{NonZeroU16, NonZeroU32};
+use std::num::{NonZeroU16, NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use lantern_broker::BrokerConfig;
+use lantern_broker::{BrokerConfig, OtherIdentity};
 use lantern_net::tls::{MinVersion, MtlsMode, SniMode, TlsPolicy};
 use lantern_net::{ListenerSpec, Transport};
 use lantern_pki::IdentitySource;
@@ -80,6 +80,23 @@ struct RawConfig {
     tenant: Vec<RawTenant>,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    session: RawSession,
+}
+
+/// `[session]`: who may use a persistent session.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    /// "new-session" (default) or "refuse".
+    other_identity: Option<RawOtherIdentity>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum RawOtherIdentity {
+    NewSession,
+    Refuse,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,6 +194,11 @@ struct RawLimits {
     max_session_expiry: Option<u32>,
     topic_alias_maximum: Option<u16>,
     connect_timeout: Option<String>,
+    slow_subscriber_timeout: Option<String>,
+    max_retained_per_subscription: Option<usize>,
+    max_subscriptions_per_client: Option<usize>,
+    max_topic_length: Option<usize>,
+    max_topic_levels: Option<usize>,
 }
 
 impl Config {
@@ -392,9 +414,16 @@ impl Config {
         if let Some(v) = limits.topic_alias_maximum {
             broker.topic_alias_maximum = v;
         }
-        if let Some(v) = limits.connect_timeout {
+        if let Some(v) = &limits.connect_timeout {
             broker.connect_timeout =
-                parse_duration(&v).with_context(|| format!("limits.connect_timeout = {v:?}"))?;
+                parse_duration(v).with_context(|| format!("limits.connect_timeout = {v:?}"))?;
+        }
+        broker_limits(&mut broker, &limits)?;
+        if let Some(policy) = raw.session.other_identity {
+            broker.other_identity = match policy {
+                RawOtherIdentity::NewSession => OtherIdentity::NewSession,
+                RawOtherIdentity::Refuse => OtherIdentity::Refuse,
+            };
         }
         Ok(Self {
             warnings,
@@ -404,6 +433,36 @@ impl Config {
             data_dir: raw.data_dir.map(resolve),
         })
     }
+}
+
+/// The issue 9 limits of `[limits]`: slow subscribers, retained per subscription,
+/// subscriptions per client, topic length and levels.
+fn broker_limits(broker: &mut BrokerConfig, limits: &RawLimits) -> anyhow::Result<()> {
+    if let Some(v) = &limits.slow_subscriber_timeout {
+        broker.slow_subscriber_timeout =
+            parse_duration(v).with_context(|| format!("limits.slow_subscriber_timeout = {v:?}"))?;
+    }
+    if let Some(v) = limits.max_retained_per_subscription {
+        broker.max_retained_per_subscription = Some(NonZeroUsize::new(v).context(
+            "limits.max_retained_per_subscription: expected at least 1 (leave it out for no limit)",
+        )?);
+    }
+    if let Some(v) = limits.max_subscriptions_per_client {
+        broker.max_subscriptions_per_client = Some(
+            NonZeroUsize::new(v)
+                .context("limits.max_subscriptions_per_client: expected at least 1")?,
+        );
+    }
+    if let Some(v) = limits.max_topic_length {
+        broker.max_topic_length = NonZeroUsize::new(v)
+            .filter(|v| v.get() <= 65_535)
+            .context("limits.max_topic_length: expected 1..=65535 bytes")?;
+    }
+    if let Some(v) = limits.max_topic_levels {
+        broker.max_topic_levels =
+            NonZeroUsize::new(v).context("limits.max_topic_levels: expected at least 1")?;
+    }
+    Ok(())
 }
 
 fn sni_mode(raw: Option<RawSni>) -> SniMode {
@@ -749,5 +808,71 @@ mod tests {
         assert!(format!("{err:#}").contains("limits.connect_timeout"));
         let err = parse("[[listener]]\ndefault_tenant = \"nope\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("default_tenant"));
+    }
+
+    #[test]
+    fn issue_9_session_policy_and_broker_limits() {
+        let d = parse("").unwrap().broker;
+        assert_eq!(d.other_identity, OtherIdentity::NewSession);
+        assert_eq!(d.slow_subscriber_timeout, Duration::from_secs(30));
+        assert_eq!(d.max_retained_per_subscription, None);
+        assert_eq!(
+            d.max_subscriptions_per_client.map(NonZeroUsize::get),
+            Some(1000)
+        );
+        assert_eq!(d.max_topic_length.get(), 65_535);
+        assert_eq!(d.max_topic_levels.get(), 128);
+        let c = parse(
+            r#"
+            [session]
+            other_identity = "refuse"
+            [limits]
+            slow_subscriber_timeout = "2s"
+            max_retained_per_subscription = 500
+            max_subscriptions_per_client = 10
+            max_topic_length = 1024
+            max_topic_levels = 16
+            "#,
+        )
+        .unwrap()
+        .broker;
+        assert_eq!(c.other_identity, OtherIdentity::Refuse);
+        assert_eq!(c.slow_subscriber_timeout, Duration::from_secs(2));
+        assert_eq!(
+            c.max_retained_per_subscription.map(NonZeroUsize::get),
+            Some(500)
+        );
+        assert_eq!(
+            c.max_subscriptions_per_client.map(NonZeroUsize::get),
+            Some(10)
+        );
+        assert_eq!(c.max_topic_length.get(), 1024);
+        assert_eq!(c.max_topic_levels.get(), 16);
+        for (text, key) in [
+            ("[session]\nother_identity = \"share\"\n", "other_identity"),
+            (
+                "[limits]\nmax_topic_length = 70000\n",
+                "limits.max_topic_length",
+            ),
+            (
+                "[limits]\nmax_topic_levels = 0\n",
+                "limits.max_topic_levels",
+            ),
+            (
+                "[limits]\nmax_subscriptions_per_client = 0\n",
+                "limits.max_subscriptions_per_client",
+            ),
+            (
+                "[limits]\nmax_retained_per_subscription = 0\n",
+                "limits.max_retained_per_subscription",
+            ),
+            (
+                "[limits]\nslow_subscriber_timeout = \"0s\"\n",
+                "limits.slow_subscriber_timeout",
+            ),
+        ] {
+            let err = format!("{:#}", parse(text).unwrap_err());
+            assert!(err.contains(key), "{text}: {err}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use lantern_diag::{Event, Outcome, Story};
+use lantern_diag::{Event, EventKind, Outcome, Story};
 
 use crate::journal::{self, StoryFilter, Summary};
 
@@ -281,6 +281,11 @@ pub(crate) fn render_story(story: &Story, verbose: bool) -> String {
     for fix in &story.verdict.fixes {
         let _ = writeln!(s, "  fix: {}", clean(fix));
     }
+    for event in &story.events {
+        if let Some(line) = session_line(&event.kind) {
+            let _ = writeln!(s, "  {}", clean(&line));
+        }
+    }
     if verbose {
         let _ = writeln!(
             s,
@@ -308,6 +313,49 @@ pub(crate) fn render_story(story: &Story, verbose: bool) -> String {
         s.push('\n');
     }
     s
+}
+
+/// What happened to the client's messages and session, shown without `--verbose` because it is
+/// what an operator asks about: messages dropped by policy (issue 9), a session replaced.
+fn session_line(kind: &EventKind) -> Option<String> {
+    match kind {
+        EventKind::Dropped {
+            while_offline,
+            total,
+            qos0_queue_full,
+            offline_queue_full,
+            retained_limit,
+            acl_revoked,
+            too_large,
+            expired,
+        } => {
+            let reasons: Vec<String> = [
+                ("QoS 0 to a full queue", qos0_queue_full),
+                ("full queue while offline", offline_queue_full),
+                ("max_retained_per_subscription", retained_limit),
+                ("read ACL no longer allows", acl_revoked),
+                ("larger than the client's Maximum Packet Size", too_large),
+                ("expired", expired),
+            ]
+            .into_iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(why, n)| format!("{n} {why}"))
+            .collect();
+            let when = if *while_offline {
+                "while the client was offline"
+            } else {
+                "during this connection"
+            };
+            Some(format!(
+                "dropped: {total} messages {when} ({})",
+                reasons.join(", ")
+            ))
+        }
+        EventKind::SessionReplaced { previous_owner } => Some(format!(
+            "session: the client id's session belonged to {previous_owner}; it ended and this connection started a fresh one (other_identity = \"new-session\")"
+        )),
+        _ => None,
+    }
 }
 
 /// `+3 ms  client_hello cipher_suites=A,B fingerprint=… versions=TLSv1.2`: the event's fields as
@@ -699,6 +747,36 @@ mod tests {
         assert!(
             text.contains("  in: 517 bytes, 0 packets; out: 7 bytes, 0 packets\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn issue_9_drops_show_without_verbose() {
+        let mut s = story(1, "127.0.0.1:51442", Some("dev-1"), ok());
+        s.events.push(Event {
+            at_ms: 9,
+            kind: EventKind::Dropped {
+                while_offline: true,
+                total: 7,
+                qos0_queue_full: 0,
+                offline_queue_full: 5,
+                retained_limit: 0,
+                acl_revoked: 2,
+                too_large: 0,
+                expired: 0,
+            },
+        });
+        let text = render_story(&s, false);
+        assert!(
+            text.contains("  dropped: 7 messages while the client was offline (5 full queue while offline, 2 read ACL no longer allows)\n"),
+            "{text}"
+        );
+        let verbose = render_story(&s, true);
+        assert!(
+            verbose.contains(
+                "+9 ms  dropped acl_revoked=2 offline_queue_full=5 total=7 while_offline=true"
+            ),
+            "{verbose}"
         );
     }
 

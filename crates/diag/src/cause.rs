@@ -280,6 +280,33 @@ pub enum Cause {
     /// Taken over by a connection with the same client id.
     #[serde(rename = "session.taken_over")]
     TakenOver,
+    /// The client id belongs to a persistent session another identity created, and
+    /// `[session] other_identity = "refuse"` refused this connection (CONNACK 0x87).
+    #[serde(rename = "session.other_identity")]
+    SessionOtherIdentity {
+        /// The client id.
+        client_id: String,
+        /// The identity owning the session (`None`: anonymous).
+        owner: Option<String>,
+        /// The identity of the refused connection (`None`: anonymous).
+        identity: Option<String>,
+    },
+    /// The client's queue stayed full longer than `slow_subscriber_timeout` (DISCONNECT 0x97).
+    #[serde(rename = "session.slow_subscriber")]
+    SlowSubscriber {
+        /// Messages waiting in its queue.
+        queued: u64,
+        /// `max_queued_messages`.
+        max_queued: u64,
+        /// QoS 1/2 deliveries sent and not acknowledged.
+        inflight: u64,
+        /// The in-flight window (the smaller of max_inflight and the client's Receive Maximum).
+        window: u64,
+        /// How long the queue had been full, seconds.
+        stuck_s: f64,
+        /// `slow_subscriber_timeout`, seconds.
+        timeout_s: f64,
+    },
     /// The client disconnected normally.
     #[serde(rename = "session.client_disconnect")]
     ClientDisconnect {
@@ -420,6 +447,8 @@ impl Cause {
             Self::CertIdentityMismatch { .. } => "auth.cert_identity_mismatch",
             Self::KeepAliveExpired { .. } => "session.keepalive_expired",
             Self::TakenOver { .. } => "session.taken_over",
+            Self::SessionOtherIdentity { .. } => "session.other_identity",
+            Self::SlowSubscriber { .. } => "session.slow_subscriber",
             Self::ClientDisconnect { .. } => "session.client_disconnect",
             Self::PeerClosed { .. } => "net.peer_closed",
             Self::NetworkError { .. } => "net.error",
@@ -927,6 +956,33 @@ impl Cause {
                     vec!["give every device a unique client id (derive it from the IMEI or MAC address); either two devices share it, or one reconnected before its old connection timed out".into()],
                 )
             }
+            Self::SessionOtherIdentity { client_id, owner, identity } => {
+                let name = |who: &Option<String>| match who {
+                    Some(user) => format!("user {user:?}"),
+                    None => "an anonymous client".to_owned(),
+                };
+                (
+                    format!(
+                        "Client id {client_id:?} belongs to a persistent session created by {}, and this client connected as {}; [session] other_identity = \"refuse\" keeps a session for its own identity, so CONNACK said 0x87 Not authorized.",
+                        name(owner),
+                        name(identity)
+                    ),
+                    vec![
+                        "give every device a unique client id (derive it from the IMEI or MAC address); two devices with different credentials share this one".into(),
+                        "if the device's credentials changed (a new user name or certificate identity), set [session] other_identity = \"new-session\": another identity then starts a fresh session and the old queue is discarded".into(),
+                    ],
+                )
+            }
+            Self::SlowSubscriber { queued, max_queued, inflight, window, stuck_s, timeout_s } => (
+                format!(
+                    "The client did not keep up: its queue held {queued} messages (max_queued_messages {max_queued}) with {inflight} of {window} QoS 1/2 deliveries unacknowledged for {stuck_s:.1} s, longer than slow_subscriber_timeout ({timeout_s:.1} s), so Lantern disconnected it (MQTT 5: DISCONNECT 0x97 Quota exceeded); until then its publishers were held back, and no QoS 1/2 message was dropped."
+                ),
+                vec![
+                    "make the client read and acknowledge faster: handle messages off the thread that reads the socket, and check that it sends PUBACK/PUBREC".into(),
+                    "subscribe to fewer topics, or at QoS 0 where a lost message is acceptable".into(),
+                    "if the bursts are expected, raise [limits] max_queued_messages or slow_subscriber_timeout".into(),
+                ],
+            ),
             Self::ClientDisconnect { code } => {
                 let name = match reason_name(*code) {
                     Some(n) => format!(", {n}"),

@@ -159,11 +159,47 @@ pub enum EventKind {
         /// Who sent it.
         by: Initiator,
     },
+    /// Deliveries to this client dropped by policy, by reason (QoS 1/2 to a connected client
+    /// are never dropped: their publishers are held back instead).
+    Dropped {
+        /// True for drops while no connection was attached, reported by the next one.
+        while_offline: bool,
+        /// All of them.
+        total: u64,
+        /// QoS 0 messages to a full queue while connected.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        qos0_queue_full: u64,
+        /// Messages to a full queue while offline.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        offline_queue_full: u64,
+        /// Retained messages beyond `max_retained_per_subscription`.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        retained_limit: u64,
+        /// Queued or in-flight deliveries the read ACL no longer allowed at attach.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        acl_revoked: u64,
+        /// Larger than the client's Maximum Packet Size.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        too_large: u64,
+        /// Message expiry passed while waiting.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        expired: u64,
+    },
+    /// The client id's session belonged to another identity and was ended; this connection
+    /// started a fresh one (`[session] other_identity = "new-session"`).
+    SessionReplaced {
+        /// Whose it was: `user "alice"` or `anonymous`.
+        previous_owner: String,
+    },
     /// The connection closed.
     Closed {
         /// Who closed it.
         by: Initiator,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The TLS ClientHello as offered.

@@ -312,6 +312,38 @@ fn samples() -> Vec<(Cause, Story)> {
             closed(connected(tls_story(), 4, 60), 3_600_000, Initiator::Broker),
         ),
         (
+            Cause::SessionOtherIdentity {
+                client_id: "sensor-0042".into(),
+                owner: Some("sensor-0042".into()),
+                identity: Some("provisioning".into()),
+            },
+            closed(
+                push(tls_story(), 700, connect_event(5, 60, true, true)),
+                706,
+                Initiator::Broker,
+            ),
+        ),
+        (
+            Cause::SlowSubscriber {
+                queued: 1000,
+                max_queued: 1000,
+                inflight: 64,
+                window: 64,
+                stuck_s: 30.0,
+                timeout_s: 30.0,
+            },
+            // A gateway subscribed to `#` at QoS 1 that stopped reading during a burst.
+            closed(
+                push(
+                    connected(tls_story(), 5, 60),
+                    95_000,
+                    EventKind::Disconnect { code: 0x97, by: Initiator::Broker },
+                ),
+                95_001,
+                Initiator::Broker,
+            ),
+        ),
+        (
             Cause::ClientDisconnect { code: 0x00 },
             closed(
                 push(connected(tls_story(), 5, 60), 61_000, EventKind::Disconnect { code: 0x00, by: Initiator::Client }),

@@ -813,7 +813,10 @@ impl Pump {
                 break;
             }
             let deadline = self.conn.poll_timeout();
-            let can_read = wbuf.len() < MAX_PENDING_OUTPUT;
+            // Back-pressure both ways: a client that does not read its output, and a publisher
+            // whose subscribers' queues are full (issue 9: held back, never dropped). Writes,
+            // timers and wakes go on; the wake says when reading may resume.
+            let can_read = wbuf.len() < MAX_PENDING_OUTPUT && self.conn.wants_read();
             tokio::select! {
                 biased;
                 _ = self.stop.changed() => self.conn.shutdown(Instant::now()),
@@ -875,7 +878,10 @@ impl Pump {
                 break;
             }
             let deadline = self.conn.poll_timeout();
-            let can_read = wbuf.len() < MAX_PENDING_OUTPUT;
+            // Back-pressure both ways: a client that does not read its output, and a publisher
+            // whose subscribers' queues are full (issue 9: held back, never dropped). Writes,
+            // timers and wakes go on; the wake says when reading may resume.
+            let can_read = wbuf.len() < MAX_PENDING_OUTPUT && self.conn.wants_read();
             if rbuf.is_empty() && rbuf.capacity() > 2 * STREAM_READ_CHUNK {
                 // A burst is over: give the large buffer back while the connection waits.
                 rbuf = BytesMut::new();

@@ -196,6 +196,41 @@ impl Recorder {
                 allowed: false,
                 rule: rule.to_string(),
             }),
+            ConnEvent::Dropped {
+                counts,
+                while_offline,
+            } => {
+                // Also one log line: drops are what an operator asks about first.
+                info!(
+                    dropped = counts.total(),
+                    while_offline = *while_offline,
+                    reasons = %counts
+                        .by_reason()
+                        .iter()
+                        .map(|(r, n)| format!("{r}={n}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    "messages dropped for this client"
+                );
+                self.event(EventKind::Dropped {
+                    while_offline: *while_offline,
+                    total: counts.total(),
+                    qos0_queue_full: counts.qos0_queue_full,
+                    offline_queue_full: counts.offline_queue_full,
+                    retained_limit: counts.retained_limit,
+                    acl_revoked: counts.acl_revoked,
+                    too_large: counts.too_large,
+                    expired: counts.expired,
+                });
+            }
+            ConnEvent::SessionReplaced { previous_owner } => {
+                self.event(EventKind::SessionReplaced {
+                    previous_owner: match previous_owner {
+                        Some(user) => format!("user {user:?}"),
+                        None => "anonymous".to_owned(),
+                    },
+                });
+            }
             ConnEvent::Closed {
                 client_id: Some(id),
                 ..
@@ -364,6 +399,36 @@ pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initi
             },
         ),
         CloseReason::TakenOver => (Broker, Cause::TakenOver),
+        CloseReason::SessionOfOtherIdentity {
+            client_id,
+            owner,
+            identity,
+        } => (
+            Broker,
+            Cause::SessionOtherIdentity {
+                client_id: client_id.to_string(),
+                owner: owner.as_deref().map(str::to_owned),
+                identity: identity.as_deref().map(str::to_owned),
+            },
+        ),
+        CloseReason::SlowSubscriber {
+            queued,
+            max_queued,
+            inflight,
+            window,
+            stuck_for,
+            timeout,
+        } => (
+            Broker,
+            Cause::SlowSubscriber {
+                queued: *queued as u64,
+                max_queued: *max_queued as u64,
+                inflight: *inflight as u64,
+                window: *window as u64,
+                stuck_s: stuck_for.as_secs_f64(),
+                timeout_s: timeout.as_secs_f64(),
+            },
+        ),
         CloseReason::ServerShutdown => (Broker, Cause::ServerShutdown),
         _ => (
             Broker,
