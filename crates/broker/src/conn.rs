@@ -671,7 +671,12 @@ impl Connection {
             username: authenticated.username.clone(),
             client_id: client_id.clone(),
         });
-        let identity = authenticated.username.clone();
+        // The identity that owns a session: the authenticated user name, else the verified
+        // certificate's identity, else none (anonymous).
+        let identity = authenticated
+            .username
+            .clone()
+            .or_else(|| self.cert.as_ref().map(|c| c.identity.clone()));
         let request = AttachRequest {
             client_id: &client_id,
             clean_start: connect.clean_start,

@@ -23,8 +23,8 @@ use common::{
     TempDir, QUIET, V, WAIT,
 };
 use lantern_codec::{
-    decode, Ack, Connect, ConnectProperties, Disconnect, DisconnectProperties, Limits,
-    MqttString, Packet, ProtocolVersion, Publish, PublishProperties, QoS, ReasonCode, Subscribe,
+    decode, Ack, Connect, ConnectProperties, Disconnect, DisconnectProperties, Limits, MqttString,
+    Packet, ProtocolVersion, Publish, PublishProperties, QoS, ReasonCode, Subscribe,
     SubscribeProperties, SubscriptionOptions,
 };
 
@@ -158,8 +158,16 @@ fn publish_lines(
     limit: Duration,
 ) -> thread::JoinHandle<Output> {
     let mut cmd = Command::new("mosquitto_pub");
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-V", v.mosquitto_flag(), "-l"])
-        .args(args);
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-V",
+        v.mosquitto_flag(),
+        "-l",
+    ])
+    .args(args);
     thread::spawn(move || run_bounded(&mut cmd, Some(&lines), limit))
 }
 
@@ -223,8 +231,14 @@ const BOB_PW: &str = "bob-pw-2";
 fn two_user_broker(extra: &str) -> (Broker, TempDir) {
     let dir = TempDir::new("owners");
     let file = dir.join("passwords");
-    lantern_ok(&["passwd", &file, "alice"], Some(format!("{ALICE_PW}\n").as_bytes()));
-    lantern_ok(&["passwd", &file, "bob"], Some(format!("{BOB_PW}\n").as_bytes()));
+    lantern_ok(
+        &["passwd", &file, "alice"],
+        Some(format!("{ALICE_PW}\n").as_bytes()),
+    );
+    lantern_ok(
+        &["passwd", &file, "bob"],
+        Some(format!("{BOB_PW}\n").as_bytes()),
+    );
     let toml = format!(
         "[[listener]]\nbind = \"127.0.0.1\"\nport = 0\nallow_anonymous = true\n\n\
          [[tenant]]\nname = \"default\"\npassword_file = \"{file}\"\n\n{extra}\n"
@@ -234,10 +248,12 @@ fn two_user_broker(extra: &str) -> (Broker, TempDir) {
 
 /// mosquitto_sub arguments for a persistent session of client `dev` as `user`.
 fn persistent_as(v: V, user: &str, password: &str, qos: &str) -> Vec<String> {
-    let mut args: Vec<String> = ["-c", "-i", "dev", "-q", qos, "-t", "a/#", "-u", user, "-P", password]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    let mut args: Vec<String> = [
+        "-c", "-i", "dev", "-q", qos, "-t", "a/#", "-u", user, "-P", password,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
     if v == V::V5 {
         args.extend(["-x".to_owned(), "3600".to_owned()]);
     }
@@ -524,16 +540,44 @@ fn issue_9_wildcard_response_topic_is_refused() {
         "mosquitto_pub",
         b.port,
         V::V5,
-        &["-q", "1", "-t", "req/1", "-m", "x", "-D", "publish", "response-topic", "reply/#"],
+        &[
+            "-q",
+            "1",
+            "-t",
+            "req/1",
+            "-m",
+            "x",
+            "-D",
+            "publish",
+            "response-topic",
+            "reply/#",
+        ],
         None,
     );
     let line = &b.wait_log(&["cause=\"mqtt.protocol_violation\""], 1, WAIT)[0];
-    assert!(line.contains("MQTT-3.3.2-14"), "{line}\n{}", output_text(&out));
+    assert!(
+        line.contains("MQTT-3.3.2-14"),
+        "{line}\n{}",
+        output_text(&out)
+    );
     let out = mosquitto_at(
         "mosquitto_pub",
         b.port,
         V::V5,
-        &["-t", "req/1", "-m", "x", "--will-topic", "gone", "--will-payload", "x", "-D", "will", "response-topic", "reply/+"],
+        &[
+            "-t",
+            "req/1",
+            "-m",
+            "x",
+            "--will-topic",
+            "gone",
+            "--will-payload",
+            "x",
+            "-D",
+            "will",
+            "response-topic",
+            "reply/+",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(0x82), "{}", output_text(&out));

@@ -848,3 +848,35 @@ both_versions!(
     issue_9_max_topic_levels_default_128,
     issue_9_max_topic_length,
 );
+
+/// Issue 9 defect 1: a verified client certificate's identity owns the session when there is
+/// no user name; another certificate is another identity.
+fn issue_9_certificate_identity_owns_the_session(version: ProtocolVersion) {
+    let broker = broker_with(BrokerConfig {
+        other_identity: OtherIdentity::Refuse,
+        ..BrokerConfig::default()
+    });
+    let t0 = Instant::now();
+    let cert = |id: &str| lantern_broker::auth::CertIdentity {
+        identity: id.into(),
+        subject: format!("CN={id}").into(),
+    };
+    let open = |id: &str| {
+        let mut c = Client::open_with(&broker, version, t0, AccessPolicy::open(), Some(cert(id)));
+        c.send(t0, Packet::Connect(persistent(version, "dev")));
+        match c.recv(t0).first() {
+            Some(Packet::ConnAck(connack)) => (c, connack.clone()),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    };
+    let (mut first, connack) = open("sensor-1");
+    assert_eq!(connack.reason, ReasonCode::Success);
+    first.disconnect(t0, ReasonCode::Success);
+    let (_, connack) = open("sensor-2");
+    assert_eq!(connack.reason, ReasonCode::NotAuthorized);
+    let (_, connack) = open("sensor-1");
+    assert_eq!(connack.reason, ReasonCode::Success);
+    assert!(connack.session_present);
+}
+
+both_versions!(issue_9_certificate_identity_owns_the_session);

@@ -371,8 +371,8 @@ fn mqtt_4_4_0_1_takeover_resends_inflight_to_new_connection(version: ProtocolVer
     assert_eq!(again[0].packet_id, delivered[0].packet_id);
 }
 
-/// Tenet 3: a session's queue is bounded by `max_queued_messages`; what happens when it is
-/// full (hold the publisher back, drop and count) is in `hardening.rs` (issue 9).
+// Tenet 3: a session's queue is bounded by `max_queued_messages`; what happens when it is
+// full (hold the publisher back, drop and count) is in `hardening.rs` (issue 9).
 
 /// The driver may hand over CONNECT and the packets after it in one read: all are handled,
 /// the later ones with the version CONNECT chose.
