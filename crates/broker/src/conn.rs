@@ -865,6 +865,9 @@ impl Connection {
             return;
         }
         let state = std::mem::replace(&mut self.state, State::Closed);
+        for session in self.held_by.drain(..) {
+            session.release_publisher(self.id);
+        }
         let client_id = match state {
             State::Open(mut open) => {
                 if let (true, Some(code)) = (open.version.is_v5(), code) {

@@ -378,6 +378,14 @@ impl Session {
         true
     }
 
+    /// Forgets a held publisher that closed.
+    pub(crate) fn release_publisher(&self, conn_id: u64) {
+        self.state
+            .lock()
+            .held_publishers
+            .retain(|(id, _)| *id != conn_id);
+    }
+
     /// Marks the queue congested from `now` (if it was not) and wakes the owner, whose
     /// slow-subscriber deadline starts now.
     fn set_congested(&self, st: &mut SessionState, now: Instant) {

@@ -524,6 +524,36 @@ both_versions!(
     }
 );
 
+both_versions!(
+    /// Defect 4: QoS 1 to an offline persistent session whose queue is full is dropped and
+    /// counted; the count reaches the story of the next connection, and `lantern why`.
+    issue_9_offline_drops_reach_the_next_connections_story,
+    |v: V| {
+        if skip_on_mosquitto(LANTERN_ONLY) {
+            return;
+        }
+        let b = Broker::builder().config_toml("[limits]\nmax_queued_messages = 5\n").start();
+        let mut args = vec!["-c", "-i", "away", "-q", "1", "-t", "q/#"];
+        if v == V::V5 {
+            args.extend(["-x", "3600"]);
+        }
+        Sub::start(&b, v, &args).kill();
+        b.wait_log(&["cause=\"net.peer_closed\"", "client_id=\"away\""], 1, WAIT);
+        for i in 0..8 {
+            let out = mosquitto_at("mosquitto_pub", b.port, v, &["-q", "1", "-t", "q/1", "-m", &format!("m{i}")], None);
+            assert!(out.status.success(), "{}", output_text(&out));
+        }
+        let mut sub = Sub::start(&b, v, &args);
+        let got: Vec<Vec<u8>> = (0..5).map(|_| sub.recv("a queued message").payload).collect();
+        assert_eq!(got, (0..5).map(|i| format!("m{i}").into_bytes()).collect::<Vec<_>>());
+        sub.expect_none(QUIET, "only 5 fit in the offline queue");
+        let line = &b.wait_log(&["messages dropped for this client"], 1, WAIT)[0];
+        assert!(line.contains("dropped=3") && line.contains("while_offline=true"), "{line}");
+        sub.kill();
+        wait_why(&b, "away", &["dropped: 3 messages while the client was offline (3 full queue while offline)"]);
+    }
+);
+
 // ------------------------------------------------------------------------------------------------
 // Defect 8 and the topic limits
 // ------------------------------------------------------------------------------------------------
