@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use common::{
-    lantern, lantern_ok, mosquitto_at, output_text, run_bounded, skip_on_mosquitto, Broker, Sub,
-    TempDir, QUIET, V, WAIT,
+    lantern, lantern_ok, mosquitto_at, output_text, python_at, run_bounded, skip_on_mosquitto,
+    Broker, Sub, TempDir, QUIET, V, WAIT,
 };
 use lantern_codec::{
     decode, Ack, Connect, ConnectProperties, Disconnect, DisconnectProperties, Limits, MqttString,
@@ -642,3 +642,58 @@ both_versions!(
         );
     }
 );
+
+// ------------------------------------------------------------------------------------------------
+// The same with paho-mqtt (tests/e2e/hardening.py)
+// ------------------------------------------------------------------------------------------------
+
+both_versions!(
+    /// Defect 1 with paho: a fresh session for another identity; refused under "refuse".
+    issue_9_paho_session_identities,
+    |v: V| {
+        if skip_on_mosquitto(LANTERN_ONLY) {
+            return;
+        }
+        let pw = ["--alice-password", ALICE_PW, "--bob-password", BOB_PW];
+        let (b, _dir) = two_user_broker("");
+        python_at(&b, b.port, "hardening.py", v, &[&["--case", "identity"][..], &pw].concat());
+        let (b, _dir) = two_user_broker("[session]\nother_identity = \"refuse\"\n");
+        python_at(&b, b.port, "hardening.py", v, &[&["--case", "identity_refused"][..], &pw].concat());
+        b.wait_log(&["cause=\"session.other_identity\""], 1, WAIT);
+    }
+);
+
+both_versions!(
+    /// Defect 4 with paho: a consumer whose network loop is stopped holds a QoS 1 producer back,
+    /// and receives all 5,000 messages in order once it reads again.
+    issue_9_paho_slow_consumer_loses_nothing,
+    |v: V| {
+        if skip_on_mosquitto(LANTERN_ONLY) {
+            return;
+        }
+        let b = Broker::builder()
+            .config_toml("[limits]\nmax_queued_messages = 100\nslow_subscriber_timeout = \"120s\"\n")
+            .start();
+        // While held back, at most: the queue (100) + the in-flight window (64) + what the
+        // broker had already read from the producer (paho keeps 20 QoS 1 messages in flight).
+        let bound = (100 + 64 + 20).to_string();
+        python_at(&b, b.port, "hardening.py", v, &["--case", "slow_consumer", "--count", "5000", "--max-acked", &bound]);
+        assert!(b.log_lines(&["messages dropped"]).is_empty(), "{}", b.log());
+    }
+);
+
+/// Defect 8 with paho: a wildcard Response Topic gets DISCONNECT 0x82.
+#[test]
+fn issue_9_paho_wildcard_response_topic() {
+    if skip_on_mosquitto(LANTERN_ONLY) {
+        return;
+    }
+    let b = Broker::start();
+    python_at(
+        &b,
+        b.port,
+        "hardening.py",
+        V::V5,
+        &["--case", "response_topic"],
+    );
+}
