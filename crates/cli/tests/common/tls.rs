@@ -225,3 +225,105 @@ pub fn ec_key_and_csr(key: &str, csr: &str, subject: &str) {
         None,
     );
 }
+
+/// A CA run with `openssl ca` (an index file and serial numbers), so that it can revoke the
+/// certificates it issued and publish a CRL: for tenants with their own client CAs and for CRL
+/// reload tests. Subjects are `/O=Lantern E2E/CN=<cn>`.
+pub struct OpensslCa {
+    dir: String,
+    conf: String,
+    /// The CA certificate (PEM).
+    pub cert: String,
+}
+
+impl OpensslCa {
+    /// A self-signed root CA `CN=<cn>` in `tmp/<label>`.
+    pub fn root(tmp: &TempDir, label: &str, cn: &str) -> OpensslCa {
+        let dir = tmp.join(label);
+        fs::create_dir_all(format!("{dir}/newcerts")).expect("create CA dir");
+        fs::write(format!("{dir}/index.txt"), "").expect("index.txt");
+        fs::write(format!("{dir}/serial"), "1000\n").expect("serial");
+        fs::write(format!("{dir}/crlnumber"), "1000\n").expect("crlnumber");
+        let conf = format!("{dir}/ca.cnf");
+        fs::write(
+            &conf,
+            format!(
+                "[ ca ]\ndefault_ca = CA_default\n\
+                 [ CA_default ]\ndir = {dir}\ndatabase = $dir/index.txt\n\
+                 new_certs_dir = $dir/newcerts\nserial = $dir/serial\ncrlnumber = $dir/crlnumber\n\
+                 certificate = $dir/ca.pem\nprivate_key = $dir/ca.key\ndefault_md = sha256\n\
+                 default_days = 30\ndefault_crl_days = 7\npolicy = policy_any\n\
+                 unique_subject = no\ncopy_extensions = none\ncrl_extensions = crl_ext\n\
+                 [ policy_any ]\norganizationName = optional\ncommonName = supplied\n\
+                 [ client_ext ]\nbasicConstraints = CA:FALSE\n\
+                 keyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\n\
+                 subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n\
+                 [ crl_ext ]\nauthorityKeyIdentifier = keyid:always\n"
+            ),
+        )
+        .expect("ca.cnf");
+        let cert = format!("{dir}/ca.pem");
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{dir}/ca.key"),
+                "-out",
+                &cert,
+                "-subj",
+                &format!("/O=Lantern E2E/CN={cn}"),
+                "-days",
+                "30",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            None,
+        );
+        OpensslCa { dir, conf, cert }
+    }
+
+    /// A client certificate `CN=<cn>` (clientAuth, 30 days) and its key: (cert, key).
+    pub fn client(&self, cn: &str) -> (String, String) {
+        let (cert, key, csr) = (
+            format!("{}/{cn}.pem", self.dir),
+            format!("{}/{cn}.key", self.dir),
+            format!("{}/{cn}.csr", self.dir),
+        );
+        ec_key_and_csr(&key, &csr, &format!("/O=Lantern E2E/CN={cn}"));
+        openssl(
+            &[
+                "ca",
+                "-batch",
+                "-notext",
+                "-config",
+                &self.conf,
+                "-in",
+                &csr,
+                "-out",
+                &cert,
+                "-extensions",
+                "client_ext",
+            ],
+            None,
+        );
+        (cert, key)
+    }
+
+    /// Writes the CA's current CRL (PEM) to `out`.
+    pub fn crl(&self, out: &str) {
+        openssl(&["ca", "-config", &self.conf, "-gencrl", "-out", out], None);
+    }
+
+    /// Revokes `cert` in the CA's index (the next [`OpensslCa::crl`] lists it).
+    pub fn revoke(&self, cert: &str) {
+        openssl(&["ca", "-config", &self.conf, "-revoke", cert], None);
+    }
+}
