@@ -196,7 +196,9 @@ impl World {
     }
 
     fn next_id(&mut self, slot: usize) -> NonZeroU16 {
-        let c = self.clients[slot].as_mut().expect("slot checked by the caller");
+        let c = self.clients[slot]
+            .as_mut()
+            .expect("slot checked by the caller");
         c.next_id = c.next_id.wrapping_add(1).max(1);
         NonZeroU16::new(c.next_id).expect("never 0")
     }
@@ -207,7 +209,10 @@ impl World {
         let slot = usize::from(input.byte()) % SLOTS;
         if self.trace {
             let args = &input.data[input.pos.min(input.data.len())..];
-            eprintln!("op {opcode} slot {slot} at byte {at}, next bytes {:?}", &args[..args.len().min(8)]);
+            eprintln!(
+                "op {opcode} slot {slot} at byte {at}, next bytes {:?}",
+                &args[..args.len().min(8)]
+            );
         }
         match opcode {
             0 => self.connect(slot, input),
@@ -525,7 +530,8 @@ impl World {
             }
             let expected = usize::from(c.conn.is_closed());
             assert_eq!(
-                c.closed_events, expected,
+                c.closed_events,
+                expected,
                 "slot {slot}: {} Closed events, closed = {}",
                 c.closed_events,
                 c.conn.is_closed()
@@ -548,7 +554,11 @@ impl Client {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => {
-                    assert!(self.tainted, "the broker sent bytes a {:?} client cannot decode: {e}", self.version);
+                    assert!(
+                        self.tainted,
+                        "the broker sent bytes a {:?} client cannot decode: {e}",
+                        self.version
+                    );
                     self.rx.clear();
                     break;
                 }
@@ -597,7 +607,10 @@ impl Client {
             match alias.and_then(|a| self.aliases.get(&a)) {
                 Some(t) => t.clone(),
                 None => {
-                    assert!(self.tainted, "PUBLISH with an empty topic and no known alias");
+                    assert!(
+                        self.tainted,
+                        "PUBLISH with an empty topic and no known alias"
+                    );
                     return;
                 }
             }

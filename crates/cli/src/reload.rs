@@ -17,9 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use lantern_auth::{AclFile, PasswordFile};
-use lantern_broker::auth::{
-    Access, Acl, AclDecision, AclSubject, PasswordCheck, PasswordVerifier,
-};
+use lantern_broker::auth::{Access, Acl, AclDecision, AclSubject, PasswordCheck, PasswordVerifier};
 use lantern_net::{Reloader, ServerError};
 
 /// A password file that a reload can replace.
@@ -38,7 +36,10 @@ impl LivePasswords {
     }
 
     fn current(&self) -> Arc<PasswordFile> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn install(&self, file: PasswordFile) {
@@ -68,7 +69,10 @@ impl LiveAcl {
     }
 
     fn current(&self) -> Arc<AclFile> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn install(&self, file: AclFile) {

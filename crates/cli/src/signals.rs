@@ -1,8 +1,8 @@
 //! Signals: SIGINT/SIGTERM stop the broker, SIGHUP reloads certificates, password and ACL
 //! files.
 
-use anyhow::Context;
 use crate::reload::ConfigReloader;
+use anyhow::Context;
 use tracing::{info, warn};
 
 /// A future that completes on SIGINT or SIGTERM; the handlers are installed when this returns.

@@ -10,8 +10,7 @@ use std::process::Output;
 
 use common::tls::{listener, DevPki, OpensslCa};
 use common::{
-    lantern_ok, mosquitto_at, output_text, skip_on_mosquitto, Broker, Sub, TempDir, QUIET, V,
-    WAIT,
+    lantern_ok, mosquitto_at, output_text, skip_on_mosquitto, Broker, Sub, TempDir, QUIET, V, WAIT,
 };
 
 const LANTERN_ONLY: &str = "SIGHUP reload is Lantern's";
@@ -25,7 +24,11 @@ fn reload(b: &Broker, n: usize) {
 /// Sends SIGHUP and waits for the `n`th failed reload; returns its log line.
 fn failed_reload(b: &Broker, n: usize) -> String {
     b.signal("HUP");
-    let lines = b.wait_log(&["reload failed, keeping the running configuration"], n, WAIT);
+    let lines = b.wait_log(
+        &["reload failed, keeping the running configuration"],
+        n,
+        WAIT,
+    );
     lines[n - 1].clone()
 }
 
@@ -99,29 +102,57 @@ fn sighup_reloads_the_client_ca() {
     let b = mtls_broker(&pki, "required", &format!("client_ca = \"{live_ca}\""));
     let port = b.port_of("tls");
 
-    assert_ok(&publish_with_cert(port, &pki, &old_dev, "before"), "old CA's device before the reload", &b);
-    assert_refused(&publish_with_cert(port, &pki, &new_dev, "before"), "the new CA's device before the reload");
-    b.wait_log(&["cause=\"tls.client_cert_untrusted\"", "New Devices CA"], 1, WAIT);
+    assert_ok(
+        &publish_with_cert(port, &pki, &old_dev, "before"),
+        "old CA's device before the reload",
+        &b,
+    );
+    assert_refused(
+        &publish_with_cert(port, &pki, &new_dev, "before"),
+        "the new CA's device before the reload",
+    );
+    b.wait_log(
+        &["cause=\"tls.client_cert_untrusted\"", "New Devices CA"],
+        1,
+        WAIT,
+    );
 
     // A connection made before the reload stays up.
     let mut sub = Sub::start_at(
         port,
         V::V5,
-        &["--cafile", &pki.ca, "--cert", &old_dev.0, "--key", &old_dev.1, "-t", "reload/#", "-q", "1"],
+        &[
+            "--cafile", &pki.ca, "--cert", &old_dev.0, "--key", &old_dev.1, "-t", "reload/#", "-q",
+            "1",
+        ],
     );
 
     fs::copy(&new_ca.cert, &live_ca).expect("replace CA");
     reload(&b, 1);
-    assert_ok(&publish_with_cert(port, &pki, &new_dev, "after"), "the newly trusted CA's device after the reload", &b);
-    assert_refused(&publish_with_cert(port, &pki, &old_dev, "after"), "the removed CA's device after the reload");
+    assert_ok(
+        &publish_with_cert(port, &pki, &new_dev, "after"),
+        "the newly trusted CA's device after the reload",
+        &b,
+    );
+    assert_refused(
+        &publish_with_cert(port, &pki, &old_dev, "after"),
+        "the removed CA's device after the reload",
+    );
     let lines = b.wait_log(&["cause=\"tls.client_cert_untrusted\""], 2, WAIT);
     assert!(
-        lines[1].contains("issued by \"CN=Old Devices CA,") && lines[1].contains("it trusts \"CN=New Devices CA,"),
+        lines[1].contains("issued by \"CN=Old Devices CA,")
+            && lines[1].contains("it trusts \"CN=New Devices CA,"),
         "{}",
         lines[1]
     );
-    assert_eq!(sub.recv("the message published after the reload").payload, b"after");
-    assert!(!sub.exited(), "the connection made before the reload was closed");
+    assert_eq!(
+        sub.recv("the message published after the reload").payload,
+        b"after"
+    );
+    assert!(
+        !sub.exited(),
+        "the connection made before the reload was closed"
+    );
 }
 
 #[test]
@@ -141,22 +172,43 @@ fn sighup_reloads_the_crl() {
         &format!("client_ca = \"{}\"\ncrl = \"{crl}\"", ca.cert),
     );
     let port = b.port_of("tls");
-    assert_ok(&publish_with_cert(port, &pki, &doomed, "1"), "doomed-dev before its revocation", &b);
+    assert_ok(
+        &publish_with_cert(port, &pki, &doomed, "1"),
+        "doomed-dev before its revocation",
+        &b,
+    );
 
     ca.revoke(&doomed.0);
     ca.crl(&crl);
     // Not before the reload: the running CRL is the one read at start.
-    assert_ok(&publish_with_cert(port, &pki, &doomed, "2"), "doomed-dev before the reload", &b);
+    assert_ok(
+        &publish_with_cert(port, &pki, &doomed, "2"),
+        "doomed-dev before the reload",
+        &b,
+    );
     reload(&b, 1);
-    assert_refused(&publish_with_cert(port, &pki, &doomed, "3"), "a revoked certificate after the reload");
+    assert_refused(
+        &publish_with_cert(port, &pki, &doomed, "3"),
+        "a revoked certificate after the reload",
+    );
     let lines = b.wait_log(&["cause=\"tls.client_cert_revoked\""], 1, WAIT);
     assert!(
-        lines[0].contains("\"CN=doomed-dev,O=Lantern E2E\"") && lines[0].contains("tenant=\"default\""),
+        lines[0].contains("\"CN=doomed-dev,O=Lantern E2E\"")
+            && lines[0].contains("tenant=\"default\""),
         "{}",
         lines[0]
     );
-    assert_ok(&publish_with_cert(port, &pki, &kept, "4"), "a certificate not on the new CRL", &b);
-    assert_eq!(b.log_lines(&["cause=\"tls.client_cert_revoked\""]).len(), 1, "{}", b.log());
+    assert_ok(
+        &publish_with_cert(port, &pki, &kept, "4"),
+        "a certificate not on the new CRL",
+        &b,
+    );
+    assert_eq!(
+        b.log_lines(&["cause=\"tls.client_cert_revoked\""]).len(),
+        1,
+        "{}",
+        b.log()
+    );
 }
 
 /// A plain TCP listener, anonymous refused, with a password file; returns (broker, dir, file).
@@ -290,12 +342,24 @@ fn failed_reload_keeps_the_running_configuration_and_says_why() {
     // logs in with her old password and may write old/# (and not new/#); dev's certificate is
     // accepted; the served certificate is X.
     let running_config_holds = |after: &str| {
-        assert_ok(&login("alice", "alice-pw", "old/t"), &format!("alice after {after}"), &b);
-        assert_ok(&publish_with_cert(port, &pki, &dev, "m"), &format!("dev's certificate after {after}"), &b);
+        assert_ok(
+            &login("alice", "alice-pw", "old/t"),
+            &format!("alice after {after}"),
+            &b,
+        );
+        assert_ok(
+            &publish_with_cert(port, &pki, &dev, "m"),
+            &format!("dev's certificate after {after}"),
+            &b,
+        );
         let denied_before = b.log_lines(&["denied", "topic=new/t "]).len();
         login("alice", "alice-pw", "new/t");
         b.wait_log(&["denied", "topic=new/t "], denied_before + 1, WAIT);
-        assert!(b.log_lines(&["denied", "topic=old/t "]).is_empty(), "{}", b.log());
+        assert!(
+            b.log_lines(&["denied", "topic=old/t "]).is_empty(),
+            "{}",
+            b.log()
+        );
     };
     running_config_holds("the start");
 
@@ -303,7 +367,10 @@ fn failed_reload_keeps_the_running_configuration_and_says_why() {
     fs::write(&passwd, "alice:$7$101$broken\n").expect("break passwd");
     fs::write(&acl, "user alice\ntopic readwrite new/#\n").expect("new acl");
     let line = failed_reload(&b, 1);
-    assert!(line.contains(&format!("{passwd}:1")), "the failure should name the file and line: {line}");
+    assert!(
+        line.contains(&format!("{passwd}:1")),
+        "the failure should name the file and line: {line}"
+    );
     running_config_holds("a reload with a broken password file");
 
     // 2. A missing certificate (the password file is fine again, with a new password).
@@ -311,15 +378,28 @@ fn failed_reload_keeps_the_running_configuration_and_says_why() {
     add_user(&passwd, "alice", "alice-new-pw");
     fs::remove_file(&cert).expect("rm cert");
     let line = failed_reload(&b, 2);
-    assert!(line.contains(&cert), "the failure should name the certificate file: {line}");
+    assert!(
+        line.contains(&cert),
+        "the failure should name the certificate file: {line}"
+    );
     running_config_holds("a reload with a missing certificate");
-    assert_refused(&login("alice", "alice-new-pw", "old/t"), "alice's new password before a successful reload");
+    assert_refused(
+        &login("alice", "alice-new-pw", "old/t"),
+        "alice's new password before a successful reload",
+    );
 
     // 3. A CRL that is not a CRL.
     fs::copy(&x_cert, &cert).expect("restore cert");
-    fs::write(&crl, "-----BEGIN X509 CRL-----\nbm90IGEgY3Js\n-----END X509 CRL-----\n").expect("break crl");
+    fs::write(
+        &crl,
+        "-----BEGIN X509 CRL-----\nbm90IGEgY3Js\n-----END X509 CRL-----\n",
+    )
+    .expect("break crl");
     let line = failed_reload(&b, 3);
-    assert!(line.contains(&crl), "the failure should name the CRL file: {line}");
+    assert!(
+        line.contains(&crl),
+        "the failure should name the CRL file: {line}"
+    );
     running_config_holds("a reload with a broken CRL");
 
     // 4. A CRL file holding no CRL at all (it must not quietly revoke nothing).
@@ -330,16 +410,36 @@ fn failed_reload_keeps_the_running_configuration_and_says_why() {
         "the failure should name the CRL file: {line}"
     );
     running_config_holds("a reload with a CRL file without a CRL");
-    assert_eq!(b.log_lines(&["certificates reloaded"]).len(), 0, "{}", b.log());
+    assert_eq!(
+        b.log_lines(&["certificates reloaded"]).len(),
+        0,
+        "{}",
+        b.log()
+    );
 
     // Fixed: everything is installed at once.
     ca.revoke(&dev.0);
     ca.crl(&crl);
     reload(&b, 1);
-    assert_refused(&login("alice", "alice-pw", "new/t"), "alice's old password after the good reload");
-    assert_ok(&login("alice", "alice-new-pw", "new/t"), "alice's new password after the good reload", &b);
-    assert_refused(&publish_with_cert(port, &pki, &dev, "m"), "dev's revoked certificate after the good reload");
+    assert_refused(
+        &login("alice", "alice-pw", "new/t"),
+        "alice's old password after the good reload",
+    );
+    assert_ok(
+        &login("alice", "alice-new-pw", "new/t"),
+        "alice's new password after the good reload",
+        &b,
+    );
+    assert_refused(
+        &publish_with_cert(port, &pki, &dev, "m"),
+        "dev's revoked certificate after the good reload",
+    );
     b.wait_log(&["cause=\"tls.client_cert_revoked\""], 1, WAIT);
     let granted_new = b.log_lines(&["denied", "topic=new/t "]).len();
-    assert_eq!(granted_new, 5, "new/t was denied only before the good reload:\n{}", b.log());
+    assert_eq!(
+        granted_new,
+        5,
+        "new/t was denied only before the good reload:\n{}",
+        b.log()
+    );
 }

@@ -14,8 +14,7 @@ use std::process::Output;
 
 use common::tls::{listener, DevPki, OpensslCa};
 use common::{
-    lantern_ok, mosquitto_at, output_text, skip_on_mosquitto, Broker, Sub, TempDir, QUIET, V,
-    WAIT,
+    lantern_ok, mosquitto_at, output_text, skip_on_mosquitto, Broker, Sub, TempDir, QUIET, V, WAIT,
 };
 
 const LANTERN_ONLY: &str = "tenants are a Lantern feature";
@@ -309,7 +308,12 @@ fn client_certificates_are_per_tenant() {
     // Each tenant's own certificate works (with its own password file).
     for (t, user, pw) in [('a', "alice", "alice-pw"), ('b', "bob", "bob-pw")] {
         let out = tt.publish(t, V::V5, user, pw, &["-t", "shared/c", "-m", "own-cert"]);
-        assert!(out.status.success(), "tenant {t}: {}\n{}", output_text(&out), b.log());
+        assert!(
+            out.status.success(),
+            "tenant {t}: {}\n{}",
+            output_text(&out),
+            b.log()
+        );
     }
     // A's certificate on B and B's on A: the TLS handshake fails, whatever the password.
     for (t, cert, user, pw) in [
@@ -320,9 +324,15 @@ fn client_certificates_are_per_tenant() {
         args.extend_from_slice(&["-u", user, "-P", pw, "-t", "shared/c", "-m", "wrong-ca"]);
         let out = mosquitto_at("mosquitto_pub", tt.port, V::V5, &args, None);
         let text = output_text(&out);
-        assert!(!out.status.success(), "tenant {t} accepted the other tenant's certificate: {text}");
+        assert!(
+            !out.status.success(),
+            "tenant {t} accepted the other tenant's certificate: {text}"
+        );
         let lines = b.wait_log(
-            &["cause=\"tls.client_cert_untrusted\"", &format!("tenant=\"{t}\"")],
+            &[
+                "cause=\"tls.client_cert_untrusted\"",
+                &format!("tenant=\"{t}\""),
+            ],
             1,
             WAIT,
         );
@@ -338,7 +348,12 @@ fn client_certificates_are_per_tenant() {
             lines[0]
         );
     }
-    assert_eq!(b.log_lines(&["cause=\"tls.client_cert_untrusted\""]).len(), 2, "{}", b.log());
+    assert_eq!(
+        b.log_lines(&["cause=\"tls.client_cert_untrusted\""]).len(),
+        2,
+        "{}",
+        b.log()
+    );
     assert_eq!(b.log_lines(&["connected version="]).len(), 2, "{}", b.log());
 }
 

@@ -390,8 +390,7 @@ impl TlsSetup {
                     if crls.is_empty() {
                         return Err(TlsConfigError::Pem {
                             path: crl_path.clone(),
-                            detail: "no CRL in the file (no -----BEGIN X509 CRL----- block)"
-                                .into(),
+                            detail: "no CRL in the file (no -----BEGIN X509 CRL----- block)".into(),
                         });
                     }
                     verifier = verifier.with_crls(crls);

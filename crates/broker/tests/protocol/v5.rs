@@ -599,11 +599,18 @@ fn issue_9_fuzz_resumed_inflight_respects_the_new_receive_maximum() {
     publisher.publish_qos1(t1, "t", "m4");
     for (i, expected) in ["m1", "m2", "m3"].into_iter().enumerate() {
         let again = second.recv_publishes(t1);
-        assert_eq!(payloads(&again), [expected], "one flow at a time (step {i})");
+        assert_eq!(
+            payloads(&again),
+            [expected],
+            "one flow at a time (step {i})"
+        );
         assert!(again[0].dup);
         assert_eq!(again[0].packet_id, delivered[i].packet_id);
         second.recv_nothing(t1);
-        second.send(t1, Packet::PubAck(Ack::new(delivered[i].packet_id.unwrap())));
+        second.send(
+            t1,
+            Packet::PubAck(Ack::new(delivered[i].packet_id.unwrap())),
+        );
     }
     let new = second.recv_publishes(t1);
     assert_eq!(payloads(&new), ["m4"]);
