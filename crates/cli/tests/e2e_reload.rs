@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::process::Output;
 
-use common::tls::{listener, DevPki, OpensslCa};
+use common::tls::{listener, DevPki, MiniCa};
 use common::{
     lantern_ok, mosquitto_at, output_text, skip_on_mosquitto, Broker, Sub, TempDir, QUIET, V, WAIT,
 };
@@ -94,9 +94,12 @@ fn sighup_reloads_the_client_ca() {
     }
     let pki = DevPki::create("pki");
     let tmp = TempDir::new("cas");
-    let old_ca = OpensslCa::root(&tmp, "old", "Old Devices CA");
-    let new_ca = OpensslCa::root(&tmp, "new", "New Devices CA");
-    let (old_dev, new_dev) = (old_ca.client("old-dev"), new_ca.client("new-dev"));
+    let old_ca = MiniCa::root(&tmp, "old", "Old Devices CA");
+    let new_ca = MiniCa::root(&tmp, "new", "New Devices CA");
+    let (old_dev, new_dev) = (
+        old_ca.client("old-dev", None),
+        new_ca.client("new-dev", None),
+    );
     let live_ca = tmp.join("client-ca.pem");
     fs::copy(&old_ca.cert, &live_ca).expect("copy CA");
     let b = mtls_broker(&pki, "required", &format!("client_ca = \"{live_ca}\""));
@@ -162,10 +165,9 @@ fn sighup_reloads_the_crl() {
     }
     let pki = DevPki::create("pki");
     let tmp = TempDir::new("crl");
-    let ca = OpensslCa::root(&tmp, "ca", "CRL Devices CA");
-    let (doomed, kept) = (ca.client("doomed-dev"), ca.client("kept-dev"));
-    let crl = tmp.join("live-crl.pem");
-    ca.crl(&crl);
+    let ca = MiniCa::root(&tmp, "ca", "CRL Devices CA");
+    let (doomed, kept) = (ca.client("doomed-dev", None), ca.client("kept-dev", None));
+    let crl = ca.crl();
     let b = mtls_broker(
         &pki,
         "required",
@@ -178,9 +180,8 @@ fn sighup_reloads_the_crl() {
         &b,
     );
 
-    ca.revoke(&doomed.0);
-    ca.crl(&crl);
-    // Not before the reload: the running CRL is the one read at start.
+    ca.revoke(&doomed.0); // rewrites the CRL file the tenant names
+                          // Not before the reload: the running CRL is the one read at start.
     assert_ok(
         &publish_with_cert(port, &pki, &doomed, "2"),
         "doomed-dev before the reload",
@@ -313,10 +314,9 @@ fn failed_reload_keeps_the_running_configuration_and_says_why() {
     }
     let pki = DevPki::create("pki");
     let tmp = TempDir::new("failing");
-    let ca = OpensslCa::root(&tmp, "ca", "Failing Reload CA");
-    let dev = ca.client("dev");
-    let (crl, passwd, acl) = (tmp.join("crl.pem"), tmp.join("passwd"), tmp.join("acl"));
-    ca.crl(&crl);
+    let ca = MiniCa::root(&tmp, "ca", "Failing Reload CA");
+    let dev = ca.client("dev", None);
+    let (crl, passwd, acl) = (ca.crl(), tmp.join("passwd"), tmp.join("acl"));
     add_user(&passwd, "alice", "alice-pw");
     fs::write(&acl, "user alice\ntopic readwrite old/#\n").expect("acl");
     let (x_cert, x_key) = pki.server(&["127.0.0.1"], "x");
@@ -418,8 +418,7 @@ fn failed_reload_keeps_the_running_configuration_and_says_why() {
     );
 
     // Fixed: everything is installed at once.
-    ca.revoke(&dev.0);
-    ca.crl(&crl);
+    ca.revoke(&dev.0); // a good CRL again, in the same file, now listing dev
     reload(&b, 1);
     assert_refused(
         &login("alice", "alice-pw", "new/t"),

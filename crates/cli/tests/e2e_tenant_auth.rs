@@ -12,7 +12,7 @@ mod common;
 
 use std::process::Output;
 
-use common::tls::{listener, DevPki, OpensslCa};
+use common::tls::{listener, DevPki, MiniCa};
 use common::{
     lantern_ok, mosquitto_at, output_text, skip_on_mosquitto, Broker, Sub, TempDir, QUIET, V, WAIT,
 };
@@ -46,10 +46,10 @@ impl TwoTenants {
         let (a_cert, a_key) = pki.server(&[HOST_A], "a");
         let (b_cert, b_key) = pki.server(&[HOST_B], "b");
         let files = TempDir::new("tenant-files");
-        let ca_a = OpensslCa::root(&files, "ca-a", "Tenant A Devices CA");
-        let ca_b = OpensslCa::root(&files, "ca-b", "Tenant B Devices CA");
-        let cert_a = ca_a.client("dev-a");
-        let cert_b = ca_b.client("dev-b");
+        let ca_a = MiniCa::root(&files, "ca-a", "Tenant A Devices CA");
+        let ca_b = MiniCa::root(&files, "ca-b", "Tenant B Devices CA");
+        let cert_a = ca_a.client("dev-a", None);
+        let cert_b = ca_b.client("dev-b", None);
 
         // Passwords: alice only in A, bob only in B, dev in both with different passwords.
         let (pw_a, pw_b) = (files.join("a.passwd"), files.join("b.passwd"));
