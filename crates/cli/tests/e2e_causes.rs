@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::tls::{ec_key_and_csr, listener, s_client_text, DevPki, MiniCa};
+use common::tls::{listener, s_client_text, DevPki, MiniCa};
 use common::{
     free_port, lantern, lantern_ok, mosquitto_at, openssl, output_text, python_at, run_bounded,
     skip_on_mosquitto, Broker, TempDir, QUIET, V, WAIT,
