@@ -11,7 +11,7 @@
 //! The driver calls `poll_transmit` again whenever the waker given to [`Connection::new`] fires
 //! (a message was queued for this session, or another connection took it over).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::Arc;
 use std::task::Waker;
@@ -108,6 +108,9 @@ struct Open {
     client_max_packet: Option<NonZeroU32>,
     /// Resend unacknowledged deliveries before anything new (session resumed).
     resend_inflight: bool,
+    /// Resumed PUBLISH flows not re-sent yet: they wait for room in the window like new
+    /// deliveries [MQTT-3.3.4-9] (the new connection may have a smaller Receive Maximum).
+    resend_pending: VecDeque<lantern_codec::PacketId>,
     /// Packets `drain` encoded since the last `poll_transmit` (deliveries and re-sent PUBRELs),
     /// counted where they are encoded rather than re-parsed from the output.
     encoded: u64,
@@ -778,6 +781,7 @@ impl Connection {
             window: window.max(1),
             client_max_packet: connect.properties.maximum_packet_size,
             resend_inflight: attached.session_present,
+            resend_pending: VecDeque::new(),
             encoded: 0,
             last_encoded: None,
             max_queued: config.max_queued_messages,
@@ -1318,8 +1322,9 @@ impl Open {
         let mut st = session.lock();
         if self.resend_inflight {
             self.resend_inflight = false;
-            self.resend(now, &mut st, dst);
+            self.resend(&mut st, dst);
         }
+        self.resend_within_window(now, &mut st, dst);
         while let Some(front) = st.queue.front() {
             if dst.len() >= TRANSMIT_BATCH {
                 return true;
@@ -1366,21 +1371,47 @@ impl Open {
         false
     }
 
-    /// [MQTT-4.4.0-1] On a resumed session, re-send unacknowledged PUBLISH packets with DUP
-    /// set, and PUBREL for those already received, in their original order.
-    fn resend(&mut self, now: Instant, st: &mut SessionState, dst: &mut BytesMut) {
-        let inflight: Vec<Inflight> = st.inflight.iter().cloned().collect();
-        for f in inflight {
+    /// [MQTT-4.4.0-1] On a resumed session, re-send PUBREL for the flows already received at
+    /// once, and the unacknowledged PUBLISH packets with DUP set, in their original order, as
+    /// the window allows ([`Open::resend_within_window`]).
+    fn resend(&mut self, st: &mut SessionState, dst: &mut BytesMut) {
+        for f in &st.inflight {
             match f.stage {
                 InflightStage::AwaitPubComp => {
                     encode(&Packet::PubRel(Ack::new(f.packet_id)), self.version, dst);
                     self.encoded += 1;
                     self.last_encoded = Some(PacketType::PubRel);
                 }
-                _ => {
-                    self.encode_delivery(now, &f.delivery, Some(f.packet_id), true, dst);
-                }
+                _ => self.resend_pending.push_back(f.packet_id),
             }
+        }
+    }
+
+    /// Re-sends resumed PUBLISH flows while fewer than `window` flows are in flight on this
+    /// connection [MQTT-3.3.4-9]: a session resumed with a smaller Receive Maximum than it had
+    /// gets its old flows a few at a time, as acknowledgements make room.
+    fn resend_within_window(&mut self, now: Instant, st: &mut SessionState, dst: &mut BytesMut) {
+        while let Some(&id) = self.resend_pending.front() {
+            let flow = st
+                .inflight
+                .iter()
+                .find(|f| f.packet_id == id && f.stage != InflightStage::AwaitPubComp)
+                .map(|f| f.delivery.clone());
+            let Some(delivery) = flow else {
+                // Acknowledged (or PUBREC'd) since the resume: nothing to re-send.
+                self.resend_pending.pop_front();
+                continue;
+            };
+            let not_resent = self
+                .resend_pending
+                .iter()
+                .filter(|p| st.inflight.iter().any(|f| f.packet_id == **p))
+                .count();
+            if st.inflight.len() - not_resent >= self.window {
+                return;
+            }
+            self.resend_pending.pop_front();
+            self.encode_delivery(now, &delivery, Some(id), true, dst);
         }
     }
 

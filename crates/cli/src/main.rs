@@ -10,6 +10,7 @@ mod decode;
 mod journal;
 mod passwd;
 mod probe;
+mod reload;
 mod serve;
 mod signals;
 mod why;

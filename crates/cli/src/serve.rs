@@ -11,6 +11,7 @@ use lantern_net::{ListenerSpec, Server, Tenant, Transport};
 use tracing::{info, warn};
 
 use crate::config::{decide_anonymous, Config, DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_PORT};
+use crate::reload::{ConfigReloader, LiveAcl, LivePasswords};
 
 /// Arguments of `lantern serve`.
 #[derive(Debug, clap::Args)]
@@ -77,7 +78,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         // Install the signal handlers before anything is announced, so a SIGTERM that follows
         // the "listening" line at once still stops the broker cleanly.
         let shutdown = crate::signals::shutdown()?;
-        let (tenants, dev_pki) = build_tenants(&config, &data_dir)?;
+        let (tenants, dev_pki, auth_files) = build_tenants(&config, &data_dir)?;
         let journal = crate::journal::Journal::new(
             1000,
             Some(crate::journal::JsonlConfig {
@@ -119,7 +120,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                 None
             }
         };
-        crate::signals::reload_on_sighup(server.reloader())?;
+        crate::signals::reload_on_sighup(ConfigReloader {
+            tls: server.reloader(),
+            passwords: auth_files.passwords,
+            acls: auth_files.acls,
+        })?;
         server.run(shutdown).await?;
         if let Some(admin) = admin {
             admin.abort();
@@ -171,12 +176,20 @@ fn apply_flags(args: &ServeArgs, config: &mut Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The password and ACL files the tenants use, which SIGHUP reloads.
+#[derive(Default)]
+struct AuthFiles {
+    passwords: Vec<Arc<LivePasswords>>,
+    acls: Vec<Arc<LiveAcl>>,
+}
+
 /// One broker per tenant, with its access rules and TLS files; the development PKI fills in
 /// certificates where TLS is on and none are configured.
 fn build_tenants(
     config: &Config,
     data_dir: &Path,
-) -> anyhow::Result<(Vec<Tenant>, Option<lantern_pki::DevPki>)> {
+) -> anyhow::Result<(Vec<Tenant>, Option<lantern_pki::DevPki>, AuthFiles)> {
+    let mut auth_files = AuthFiles::default();
     let tls_listeners: Vec<&ListenerSpec> = config
         .listeners
         .iter()
@@ -205,16 +218,21 @@ fn build_tenants(
     let mut tenants = Vec::new();
     for t in &config.tenants {
         let passwords = match &t.password_file {
-            Some(path) => Some(Arc::new(lantern_auth::PasswordFile::load(path)?)
-                as Arc<dyn lantern_broker::auth::PasswordVerifier>),
+            Some(path) => {
+                let live = Arc::new(LivePasswords::load(path)?);
+                auth_files.passwords.push(live.clone());
+                Some(live as Arc<dyn lantern_broker::auth::PasswordVerifier>)
+            }
             None => None,
         };
-        let acl =
-            match &t.acl_file {
-                Some(path) => Some(Arc::new(lantern_auth::AclFile::load(path)?)
-                    as Arc<dyn lantern_broker::auth::Acl>),
-                None => None,
-            };
+        let acl = match &t.acl_file {
+            Some(path) => {
+                let live = Arc::new(LiveAcl::load(path)?);
+                auth_files.acls.push(live.clone());
+                Some(live as Arc<dyn lantern_broker::auth::Acl>)
+            }
+            None => None,
+        };
         let access = AccessPolicy {
             allow_anonymous: true, // replaced per listener
             passwords,
@@ -253,5 +271,5 @@ fn build_tenants(
             tls,
         });
     }
-    Ok((tenants, dev))
+    Ok((tenants, dev, auth_files))
 }

@@ -386,14 +386,30 @@ impl TlsSetup {
                             path: crl_path.clone(),
                             detail: format!("not a PEM CRL ({e})"),
                         })?;
+                    // A file without any CRL block would silently revoke nothing: fail closed.
+                    if crls.is_empty() {
+                        return Err(TlsConfigError::Pem {
+                            path: crl_path.clone(),
+                            detail: "no CRL in the file (no -----BEGIN X509 CRL----- block)".into(),
+                        });
+                    }
                     verifier = verifier.with_crls(crls);
                 }
                 if policy.mtls == MtlsMode::Optional {
                     verifier = verifier.allow_unauthenticated();
                 }
-                let verifier = verifier.build().map_err(|e| TlsConfigError::Rustls {
-                    tenant: tenant.name.clone(),
-                    detail: e.to_string(),
+                let verifier = verifier.build().map_err(|e| match (e, &tenant.crl) {
+                    // webpki parses the CRLs only here: name the file, as for every other file.
+                    (e @ rustls::server::VerifierBuilderError::InvalidCrl(_), Some(crl_path)) => {
+                        TlsConfigError::Pem {
+                            path: crl_path.clone(),
+                            detail: e.to_string(),
+                        }
+                    }
+                    (e, _) => TlsConfigError::Rustls {
+                        tenant: tenant.name.clone(),
+                        detail: e.to_string(),
+                    },
                 })?;
                 builder
                     .with_client_cert_verifier(crate::clientcert::RecordingVerifier::wrap(verifier))

@@ -573,3 +573,46 @@ fn large_burst_is_delivered_across_transmit_batches_in_order() {
         );
     }
 }
+
+/// Found by the `server_conn_ops` fuzz target: a session with three deliveries in flight,
+/// resumed by a v5 connection with Receive Maximum 1, had all three re-sent at once
+/// [MQTT-3.3.4-9]. They are re-sent one at a time (DUP, same packet ids, original order), each
+/// PUBACK making room for the next, and a new message waits behind them.
+#[test]
+fn issue_9_fuzz_resumed_inflight_respects_the_new_receive_maximum() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut first = connect_ok(&broker, t0, persistent(ProtocolVersion::V311, "dev"));
+    first.subscribe(t0, "t", QoS::AtLeastOnce);
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    for payload in ["m1", "m2", "m3"] {
+        publisher.publish_qos1(t0, "t", payload);
+    }
+    let delivered = first.recv_publishes(t0);
+    assert_eq!(payloads(&delivered), ["m1", "m2", "m3"]);
+
+    let t1 = t0 + secs(1);
+    let mut c = connect_v5("dev", false, 0, Some(60));
+    c.properties.receive_maximum = NonZeroU16::new(1);
+    let (mut second, connack) = connect(&broker, t1, c);
+    assert!(connack.session_present);
+    publisher.publish_qos1(t1, "t", "m4");
+    for (i, expected) in ["m1", "m2", "m3"].into_iter().enumerate() {
+        let again = second.recv_publishes(t1);
+        assert_eq!(
+            payloads(&again),
+            [expected],
+            "one flow at a time (step {i})"
+        );
+        assert!(again[0].dup);
+        assert_eq!(again[0].packet_id, delivered[i].packet_id);
+        second.recv_nothing(t1);
+        second.send(
+            t1,
+            Packet::PubAck(Ack::new(delivered[i].packet_id.unwrap())),
+        );
+    }
+    let new = second.recv_publishes(t1);
+    assert_eq!(payloads(&new), ["m4"]);
+    assert!(!new[0].dup);
+}

@@ -225,3 +225,142 @@ pub fn ec_key_and_csr(key: &str, csr: &str, subject: &str) {
         None,
     );
 }
+
+/// A throwaway CA whose certificates are issued with `openssl ca`, so that notBefore/notAfter
+/// can be set (OpenSSL 3.0's `openssl x509` has no option for a start date), intermediates made
+/// and certificates revoked: for client CAs of their own (tenants), expiry and CRL tests.
+pub struct MiniCa {
+    /// Its directory (index, serial, keys, issued certificates, CRL).
+    pub dir: String,
+    /// The CA certificate (PEM).
+    pub cert: String,
+    conf: String,
+}
+
+impl MiniCa {
+    /// A self-signed root `CN=<cn>,O=Lantern E2E` in `tmp/<label>`.
+    pub fn root(tmp: &TempDir, label: &str, cn: &str) -> MiniCa {
+        let ca = MiniCa::layout(tmp, label);
+        let key = format!("{}/ca.key", ca.dir);
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &ca.cert,
+                "-subj",
+                &format!("/O=Lantern E2E/CN={cn}"),
+                "-days",
+                "30",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+            None,
+        );
+        ca
+    }
+
+    /// An intermediate CA `CN=<cn>` issued by this CA.
+    pub fn intermediate(&self, tmp: &TempDir, label: &str, cn: &str) -> MiniCa {
+        let ca = MiniCa::layout(tmp, label);
+        let key = format!("{}/ca.key", ca.dir);
+        let csr = format!("{}/ca.csr", ca.dir);
+        ec_key_and_csr(&key, &csr, &format!("/O=Lantern E2E/CN={cn}"));
+        self.sign(&csr, &ca.cert, "ca_ext", None);
+        ca
+    }
+
+    fn layout(tmp: &TempDir, label: &str) -> MiniCa {
+        let dir = tmp.join(label);
+        fs::create_dir_all(format!("{dir}/newcerts")).expect("create CA dir");
+        fs::write(format!("{dir}/index.txt"), "").expect("index.txt");
+        fs::write(format!("{dir}/serial"), "1000\n").expect("serial");
+        fs::write(format!("{dir}/crlnumber"), "1000\n").expect("crlnumber");
+        let conf = format!("{dir}/ca.cnf");
+        fs::write(
+            &conf,
+            format!(
+                "[ ca ]\ndefault_ca = CA_default\n\
+                 [ CA_default ]\ndir = {dir}\ndatabase = $dir/index.txt\n\
+                 new_certs_dir = $dir/newcerts\nserial = $dir/serial\ncrlnumber = $dir/crlnumber\n\
+                 certificate = $dir/ca.pem\nprivate_key = $dir/ca.key\ndefault_md = sha256\n\
+                 default_days = 30\ndefault_crl_days = 7\npolicy = policy_any\n\
+                 unique_subject = no\ncopy_extensions = none\ncrl_extensions = crl_ext\n\
+                 [ policy_any ]\norganizationName = optional\ncommonName = supplied\n\
+                 [ client_ext ]\nbasicConstraints = CA:FALSE\n\
+                 keyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\n\
+                 subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n\
+                 [ ca_ext ]\nbasicConstraints = critical,CA:TRUE\n\
+                 keyUsage = critical,keyCertSign,cRLSign\n\
+                 subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n\
+                 [ crl_ext ]\nauthorityKeyIdentifier = keyid:always\n"
+            ),
+        )
+        .expect("ca.cnf");
+        MiniCa {
+            cert: format!("{dir}/ca.pem"),
+            conf,
+            dir,
+        }
+    }
+
+    /// `openssl ca` signs `csr` into `out` with the extension section `ext`; `dates` are
+    /// (notBefore, notAfter) as YYYYMMDDHHMMSSZ, else now .. 30 days.
+    fn sign(&self, csr: &str, out: &str, ext: &str, dates: Option<(&str, &str)>) {
+        let mut args = vec![
+            "ca",
+            "-batch",
+            "-notext",
+            "-config",
+            &self.conf,
+            "-in",
+            csr,
+            "-out",
+            out,
+            "-extensions",
+            ext,
+        ];
+        if let Some((start, end)) = dates {
+            args.extend_from_slice(&["-startdate", start, "-enddate", end]);
+        }
+        openssl(&args, None);
+    }
+
+    /// A client certificate `CN=<cn>,O=Lantern E2E` (clientAuth) and its key: (cert, key).
+    pub fn client(&self, cn: &str, dates: Option<(&str, &str)>) -> (String, String) {
+        let (cert, key, csr) = (
+            format!("{}/{cn}.pem", self.dir),
+            format!("{}/{cn}.key", self.dir),
+            format!("{}/{cn}.csr", self.dir),
+        );
+        ec_key_and_csr(&key, &csr, &format!("/O=Lantern E2E/CN={cn}"));
+        self.sign(&csr, &cert, "client_ext", dates);
+        (cert, key)
+    }
+
+    /// Revokes `cert` and writes a fresh CRL; returns the CRL's path (see [`MiniCa::crl`]).
+    pub fn revoke(&self, cert: &str) -> String {
+        openssl(&["ca", "-config", &self.conf, "-revoke", cert], None);
+        self.crl()
+    }
+
+    /// Writes the CA's current CRL (every certificate revoked so far, possibly none) to
+    /// `<dir>/crl.pem`, replacing the previous one; returns its path.
+    pub fn crl(&self) -> String {
+        let crl = format!("{}/crl.pem", self.dir);
+        openssl(
+            &["ca", "-config", &self.conf, "-gencrl", "-out", &crl],
+            None,
+        );
+        crl
+    }
+}
