@@ -276,7 +276,9 @@ pub(crate) fn render_story(story: &Story, verbose: bool) -> String {
     };
     let _ = writeln!(s, " {outcome} {}", journal::cause_id(story));
     if !story.verdict.sentence.is_empty() {
-        let _ = writeln!(s, "  {}", clean(&story.verdict.sentence));
+        // Stories are recorded redacted; redacting again covers logs written before that.
+        let sentence = lantern_diag::redact(&story.verdict.sentence);
+        let _ = writeln!(s, "  {}", clean(&sentence));
     }
     for fix in &story.verdict.fixes {
         let _ = writeln!(s, "  fix: {}", clean(fix));

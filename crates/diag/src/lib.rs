@@ -8,8 +8,10 @@
 
 mod cause;
 pub mod hello;
+pub mod redact;
 mod story;
 pub mod suites;
 
 pub use cause::{Cause, Outcome, Verdict};
+pub use redact::redact;
 pub use story::{Counters, DeviceGuess, Event, EventKind, HelloSummary, Initiator, Story};

@@ -582,9 +582,8 @@ fn classify_not_tls(raw: &[u8], error: &HelloError) -> (Initiator, Cause) {
                 .take(64)
                 .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
             if printable && !raw.is_empty() {
-                let text = String::from_utf8_lossy(&raw[..raw.len().min(120)])
-                    .trim_end()
-                    .to_owned();
+                let text = String::from_utf8_lossy(&raw[..raw.len().min(120)]);
+                let text = lantern_diag::redact(text.trim_end()).into_owned();
                 (Initiator::Client, Cause::TextInsteadOfPacket { text })
             } else {
                 (

@@ -124,7 +124,19 @@ impl Recorder {
             None => return,
         };
         let shown = &bytes[..safe_prefix(bytes).min(32)];
-        let hex = hex(shown);
+        // Text (AT commands, HTTP) is shown redacted: the hex of the first 32 bytes would
+        // otherwise carry a short password (`AT+QMTCONN=0,"c","u","pw"`) past the redaction.
+        let hex = match looks_like {
+            "text" | "http" => {
+                let text = String::from_utf8_lossy(&bytes[..bytes.len().min(256)]);
+                let redacted = lantern_diag::redact(&text);
+                match redacted {
+                    std::borrow::Cow::Owned(r) => hex(&r.as_bytes()[..r.len().min(32)]),
+                    std::borrow::Cow::Borrowed(_) => hex(shown),
+                }
+            }
+            _ => hex(shown),
+        };
         self.event(EventKind::FirstBytes {
             looks_like: looks_like.into(),
             hex,
@@ -299,10 +311,13 @@ pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initi
             Broker,
             match foreign {
                 Foreign::TlsClientHello => Cause::TlsOnPlainPort,
+                // Quoted input is redacted before it reaches the story, the log or the API.
                 Foreign::Http { request_line } => Cause::HttpOnMqttPort {
-                    request_line: request_line.clone(),
+                    request_line: lantern_diag::redact(request_line).into_owned(),
                 },
-                Foreign::Text { text } => Cause::TextInsteadOfPacket { text: text.clone() },
+                Foreign::Text { text } => Cause::TextInsteadOfPacket {
+                    text: lantern_diag::redact(text).into_owned(),
+                },
                 Foreign::Binary { hex, packet } => Cause::NotAConnect {
                     hex: hex.clone(),
                     packet: packet.map(str::to_owned),
