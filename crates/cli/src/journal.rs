@@ -178,7 +178,7 @@ struct LogWriter {
 impl LogWriter {
     fn open(config: JsonlConfig) -> io::Result<Self> {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
+            create_private_dir(dir)?;
         }
         let file = open_append(&config.path)?;
         let size = file.metadata()?.len();
@@ -291,8 +291,41 @@ pub(crate) fn rotated_path(path: &Path, n: usize) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Opens the live log for appending, creating it readable and writable by the owner only
+/// (0600): stories name devices, addresses and user names. A log that already exists with a
+/// looser mode is tightened to 0600. Rotated files are renamed live files, so they keep it.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// Creates `dir` and its missing parents readable by the owner only (0700). A directory that
+/// already exists keeps the mode the operator gave it.
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 fn remove_if_present(path: &Path) -> io::Result<()> {
@@ -983,6 +1016,39 @@ pub(crate) mod tests {
         let back = read_lines(&rotated_path(&path, 1));
         assert_eq!(back[0], story(7, "10.0.0.1:1000", Some("d"), no_sni()));
         assert_eq!(back[0].verdict.cause, "tls.no_sni");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    /// Issue 9 defect 5: the story log and its rotated files are 0600, a data directory
+    /// Lantern creates is 0700, and a log left with a looser mode is tightened.
+    #[cfg(unix)]
+    #[test]
+    fn log_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = temp_dir("modes");
+        let data = dir.join("data").join("nested");
+        let path = data.join("stories.jsonl");
+        let config = JsonlConfig {
+            path: path.clone(),
+            max_bytes: 10,
+            keep: 2,
+        };
+        let journal = Journal::new(10, Some(config.clone())).unwrap();
+        for id in 1..=3 {
+            journal.record(story(id, "10.0.0.1:1000", None, no_sni()));
+        }
+        journal.flush();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&dir.join("data")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&rotated_path(&path, 1)), 0o600);
+        assert_eq!(mode(&rotated_path(&path, 2)), 0o600);
+        drop(journal);
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let _again = Journal::new(10, Some(config)).unwrap();
+        assert_eq!(mode(&path), 0o600, "an existing log is tightened");
         let _ = fs::remove_dir_all(dir);
     }
 

@@ -77,6 +77,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         // Install the signal handlers before anything is announced, so a SIGTERM that follows
         // the "listening" line at once still stops the broker cleanly.
         let shutdown = crate::signals::shutdown()?;
+        // Created owner-only (0700) before the development PKI or the story log writes into it.
+        crate::journal::create_private_dir(&data_dir).with_context(|| {
+            format!("cannot create the data directory {}", data_dir.display())
+        })?;
         let (tenants, dev_pki) = build_tenants(&config, &data_dir)?;
         let journal = crate::journal::Journal::new(
             1000,
