@@ -14,4 +14,6 @@ pub mod suites;
 
 pub use cause::{Cause, Outcome, Verdict};
 pub use redact::redact;
-pub use story::{Counters, DeviceGuess, Event, EventKind, HelloSummary, Initiator, Story};
+pub use story::{
+    Counters, DeviceGuess, Event, EventKind, HelloSummary, Initiator, Repeated, Story,
+};
