@@ -110,19 +110,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("lantern listening on {} ({})", l.addr, l.transport.as_str());
             info!(listener = %l.name, addr = %l.addr, transport = l.transport.as_str(), "listening");
         }
-        let admin_addr = args.admin.unwrap_or(crate::admin::DEFAULT_ADMIN_ADDR);
-        let admin = match crate::admin::bind(admin_addr).await {
-            Ok(listener) => {
-                info!(addr = %listener.local_addr()?, "admin API (lantern why) listening");
-                let journal = journal.clone();
-                Some(tokio::spawn(crate::admin::serve_admin(listener, journal, std::future::pending())))
-            }
-            Err(e) if args.admin.is_some() => return Err(e),
-            Err(e) => {
-                warn!("no admin API, so `lantern why` cannot ask this broker (it can still read the story log with --file): {e:#}");
-                None
-            }
-        };
+        let admin = crate::admin::bind_for_serve(args.admin).await?.map(|listener| {
+            let journal = journal.clone();
+            tokio::spawn(crate::admin::serve_admin(listener, journal, std::future::pending()))
+        });
         crate::signals::reload_on_sighup(server.reloader())?;
         server.run(shutdown).await?;
         if let Some(admin) = admin {
