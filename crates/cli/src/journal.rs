@@ -47,6 +47,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Distinct devices whose latest story is kept, per story in the recent ring.
 const DEVICES_PER_RING_SLOT: usize = 10;
 
+/// One address may hold at most 1/N of the device index with devices that never connected.
+const ADDRESS_SHARE: usize = 10;
+
 /// The JSON-lines event log: one story per line, rotated by size.
 #[derive(Clone, Debug)]
 pub(crate) struct JsonlConfig {
@@ -135,6 +138,8 @@ struct Device {
     order: u64,
     /// Has connected successfully at least once.
     trusted: bool,
+    /// The peer address of its latest story.
+    address: String,
 }
 
 #[derive(Default)]
@@ -146,6 +151,9 @@ struct State {
     devices: HashMap<DeviceKey, Device>,
     /// Devices by the order of their latest story, oldest first: [never connected, connected].
     lru: [BTreeMap<u64, DeviceKey>; 2],
+    /// The devices that never connected, per address, oldest first: one address may hold only
+    /// a share of the index, so a flood with a new client id each time evicts its own.
+    untrusted_by_address: HashMap<String, BTreeMap<u64, DeviceKey>>,
     /// Folded stories still taking repeats.
     open: HashMap<RepeatKey, u64>,
 }
@@ -398,12 +406,12 @@ impl State {
         let device = entry.device.clone();
         self.recent.remove(&old);
         self.recent.insert(order, slot);
-        if let Some(d) = self.devices.get_mut(&device) {
-            if d.slot == slot {
-                let class = usize::from(d.trusted);
-                self.lru[class].remove(&d.order);
+        if self.devices.get(&device).is_some_and(|d| d.slot == slot) {
+            if let Some(mut d) = self.devices.remove(&device) {
+                self.unlist(&d);
                 d.order = order;
-                self.lru[class].insert(order, device);
+                self.list(&d, device.clone());
+                self.devices.insert(device, d);
             }
         }
         self.trim_recent(limits, to_log);
@@ -422,33 +430,85 @@ impl State {
         if limits.devices == 0 {
             return;
         }
+        let address = match &device {
+            DeviceKey::Address(a) => a.clone(),
+            DeviceKey::Client(..) => self
+                .entries
+                .get(&slot)
+                .map(|e| peer_ip(&e.story.peer))
+                .unwrap_or_default(),
+        };
         let (trusted, previous) = match self.devices.remove(&device) {
             Some(d) => {
-                self.lru[usize::from(d.trusted)].remove(&d.order);
+                self.unlist(&d);
                 (d.trusted || trusted, Some(d.slot))
             }
             None => (trusted, None),
         };
-        self.devices.insert(
-            device.clone(),
-            Device {
-                slot,
-                order,
-                trusted,
-            },
-        );
-        self.lru[usize::from(trusted)].insert(order, device);
+        let d = Device {
+            slot,
+            order,
+            trusted,
+            address: address.clone(),
+        };
+        self.list(&d, device.clone());
+        self.devices.insert(device, d);
         if let Some(previous) = previous {
             self.forget_if_unused(previous, to_log);
         }
+        if !trusted {
+            // One address holds at most its share of the index with devices that never
+            // connected: beyond it, its own oldest goes.
+            let share = (limits.devices / ADDRESS_SHARE).max(1);
+            let oldest_of_address = self
+                .untrusted_by_address
+                .get(&address)
+                .filter(|m| m.len() > share)
+                .and_then(|m| m.first_key_value().map(|(_, k)| k.clone()));
+            if let Some(victim) = oldest_of_address {
+                self.evict(&victim, to_log);
+            }
+        }
         while self.devices.len() > limits.devices {
             // Devices that never connected go first; then the oldest of those that did.
-            let Some((_, victim)) = self.lru[0].pop_first().or_else(|| self.lru[1].pop_first())
-            else {
-                break;
-            };
-            if let Some(d) = self.devices.remove(&victim) {
-                self.forget_if_unused(d.slot, to_log);
+            let victim = self.lru[0]
+                .first_key_value()
+                .or_else(|| self.lru[1].first_key_value())
+                .map(|(_, k)| k.clone());
+            match victim {
+                Some(victim) => self.evict(&victim, to_log),
+                None => break,
+            }
+        }
+    }
+
+    fn evict(&mut self, device: &DeviceKey, to_log: &mut Vec<Arc<Story>>) {
+        if let Some(d) = self.devices.remove(device) {
+            self.unlist(&d);
+            self.forget_if_unused(d.slot, to_log);
+        }
+    }
+
+    /// Adds a device to the eviction orders.
+    fn list(&mut self, d: &Device, key: DeviceKey) {
+        if !d.trusted {
+            self.untrusted_by_address
+                .entry(d.address.clone())
+                .or_default()
+                .insert(d.order, key.clone());
+        }
+        self.lru[usize::from(d.trusted)].insert(d.order, key);
+    }
+
+    /// Removes a device from the eviction orders.
+    fn unlist(&mut self, d: &Device) {
+        self.lru[usize::from(d.trusted)].remove(&d.order);
+        if !d.trusted {
+            if let Some(m) = self.untrusted_by_address.get_mut(&d.address) {
+                m.remove(&d.order);
+                if m.is_empty() {
+                    self.untrusted_by_address.remove(&d.address);
+                }
             }
         }
     }
@@ -1498,6 +1558,28 @@ pub(crate) mod tests {
         let state = journal.inner.lock_state();
         assert!(state.entries.len() <= 60 && state.devices.len() <= 50);
         assert!(state.open.len() <= 60, "open folds are bounded with the entries");
+    }
+
+    /// A flood with a new client id each time from one address evicts only its own devices
+    /// that never connected: another address's failing device keeps its story.
+    #[test]
+    fn one_address_holds_only_its_share_of_the_device_index() {
+        let journal = Journal::with_devices(10, 100, None).unwrap();
+        let t0 = 1_795_383_601_000;
+        journal.record(refused_at(1, "10.7.0.9:4000", Some("stuck-device"), t0));
+        for i in 0..5_000u64 {
+            let client = format!("flood-{i}");
+            journal.record(refused_at(100 + i, "127.0.0.1:5000", Some(&client), t0 + i));
+        }
+        let stuck = journal.query(&StoryFilter {
+            client: Some("stuck-device".into()),
+            ..Default::default()
+        });
+        assert_eq!(ids(&stuck), [1]);
+        let state = journal.inner.lock_state();
+        assert_eq!(state.untrusted_by_address["127.0.0.1"].len(), 10);
+        assert_eq!(state.devices.len(), 11);
+        assert_eq!(state.lru[0].len() + state.lru[1].len(), state.devices.len());
     }
 
     #[test]
