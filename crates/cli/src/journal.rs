@@ -7,9 +7,14 @@
 //! counted as dropped from the log (it still reaches the ring). The filters ([`StoryFilter`]) and
 //! the failure summary ([`Summary`]) used by the admin API and by `lantern why` live here too.
 //!
+//! Repeated identical failures fold into one story with a count, and besides the ring the
+//! latest story of each device is kept (see [`Journal`]), so that a flood of failing connections
+//! cannot push real devices' evidence out of memory or bury it in the log.
+//!
 //! This module does not explain stories (`lantern-diag` does) and does no network IO
-//! (`admin.rs` does). Stories carry no secrets by construction (a CONNECT event records only
-//! whether a password was present), so nothing here redacts.
+//! (`admin.rs` does). Stories carry no secrets by construction: a CONNECT event records only
+//! whether a password was present, and quoted client input is redacted when it is recorded
+//! (`lantern_diag::redact`), so nothing here redacts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
