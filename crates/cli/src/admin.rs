@@ -78,7 +78,9 @@ pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// the default address is tried, and when it is taken (another broker on this machine) the
 /// broker runs without an admin API: `Ok(None)` and a warning saying that `lantern why` can
 /// still read the story log with `--file`.
-pub(crate) async fn bind_for_serve(explicit: Option<SocketAddr>) -> anyhow::Result<Option<TcpListener>> {
+pub(crate) async fn bind_for_serve(
+    explicit: Option<SocketAddr>,
+) -> anyhow::Result<Option<TcpListener>> {
     bind_or_fallback(explicit.unwrap_or(DEFAULT_ADMIN_ADDR), explicit.is_some()).await
 }
 
@@ -590,7 +592,10 @@ mod tests {
         );
         assert_eq!(status, 200);
         assert!(waited < Duration::from_millis(1500), "waited {waited:?}");
-        assert!(started.elapsed() < HEAD_TIMEOUT, "the test itself was too slow to tell");
+        assert!(
+            started.elapsed() < HEAD_TIMEOUT,
+            "the test itself was too slow to tell"
+        );
 
         let answer = |mut s: TcpStream| async move {
             let mut out = Vec::new();
@@ -633,7 +638,9 @@ mod tests {
         drop(taken);
         let listener = bind_or_fallback(addr, true).await.unwrap().unwrap();
         assert_eq!(listener.local_addr().unwrap(), addr);
-        let err = bind_for_serve(Some("0.0.0.0:0".parse().unwrap())).await.unwrap_err();
+        let err = bind_for_serve(Some("0.0.0.0:0".parse().unwrap()))
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("not a loopback address"), "{err}");
     }
 

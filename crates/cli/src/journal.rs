@@ -534,7 +534,10 @@ impl State {
             return;
         };
         let in_ring = self.recent.get(&entry.order) == Some(&slot);
-        let indexed = self.devices.get(&entry.device).is_some_and(|d| d.slot == slot);
+        let indexed = self
+            .devices
+            .get(&entry.device)
+            .is_some_and(|d| d.slot == slot);
         if in_ring || indexed {
             return;
         }
@@ -1475,7 +1478,10 @@ pub(crate) mod tests {
         }
         let all = journal.query(&StoryFilter::default());
         assert_eq!(all.len(), 2, "{:?}", ids(&all));
-        assert_eq!(all[0].id, 100, "the flood's first story stands for all of it");
+        assert_eq!(
+            all[0].id, 100,
+            "the flood's first story stands for all of it"
+        );
         assert_eq!(
             all[0].repeated,
             Some(Repeated {
@@ -1536,7 +1542,10 @@ pub(crate) mod tests {
             ip: Some("10.0.0.5".into()),
             ..Default::default()
         });
-        let counts: Vec<_> = dev.iter().map(|s| (s.id, s.repeated.map(|r| r.count))).collect();
+        let counts: Vec<_> = dev
+            .iter()
+            .map(|s| (s.id, s.repeated.map(|r| r.count)))
+            .collect();
         assert_eq!(counts, [(20, Some(2)), (1, Some(3))]);
         let _ = fs::remove_dir_all(dir);
     }
@@ -1562,7 +1571,10 @@ pub(crate) mod tests {
         assert_eq!(all[0].id, 100 + 9_999);
         let state = journal.inner.lock_state();
         assert!(state.entries.len() <= 60 && state.devices.len() <= 50);
-        assert!(state.open.len() <= 60, "open folds are bounded with the entries");
+        assert!(
+            state.open.len() <= 60,
+            "open folds are bounded with the entries"
+        );
     }
 
     /// A flood with a new client id each time from one address evicts only its own devices
@@ -1627,7 +1639,12 @@ pub(crate) mod tests {
         let journal = Journal::new(100, Some(config)).unwrap();
         for id in 1..=9 {
             // Distinct devices: identical failures would fold into one story.
-            journal.record(story(id, "10.0.0.1:1000", Some(&format!("d{id}")), no_sni()));
+            journal.record(story(
+                id,
+                "10.0.0.1:1000",
+                Some(&format!("d{id}")),
+                no_sni(),
+            ));
         }
         journal.flush();
 

@@ -332,7 +332,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -477,7 +477,8 @@ fn read_log(path: &Path, filter: &StoryFilter) -> anyhow::Result<Vec<Story>> {
                     // story, written first with no count).
                     if story.repeated.is_some() {
                         kept.retain(|k: &Story| {
-                            (k.id, k.started_ms, &k.peer) != (story.id, story.started_ms, &story.peer)
+                            (k.id, k.started_ms, &k.peer)
+                                != (story.id, story.started_ms, &story.peer)
                         });
                     }
                     kept.push_back(story);

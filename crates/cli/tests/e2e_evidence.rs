@@ -106,21 +106,32 @@ fn issue_9_quoted_credentials_are_redacted_in_log_stories_api_and_why() {
             assert!(!text.contains(secret), "{place} holds {secret:?}:\n{text}");
             // Nor in the hex of the first bytes.
             let h = hex(&secret.as_bytes()[..4]);
-            assert!(!text.contains(&h), "{place} holds {secret:?} in hex ({h}):\n{text}");
+            assert!(
+                !text.contains(&h),
+                "{place} holds {secret:?} in hex ({h}):\n{text}"
+            );
         }
         // The marker, and what is not secret, are there.
         assert!(text.contains("<redacted>"), "{place}: no marker:\n{text}");
-        for kept in ["AT+CMQTTCONNECT=0,", "tcp://broker.example:1883", "token=<redacted>"] {
+        for kept in [
+            "AT+CMQTTCONNECT=0,",
+            "tcp://broker.example:1883",
+            "token=<redacted>",
+        ] {
             assert!(text.contains(kept), "{place} lost {kept:?}:\n{text}");
         }
     }
     // The sentence as the operator reads it.
     assert!(
-        why_api.contains(r#"AT+CMQTTCONNECT=0,\"tcp://broker.example:1883\",60,1,\"<redacted>\",\"<redacted>\""#),
+        why_api.contains(
+            r#"AT+CMQTTCONNECT=0,\"tcp://broker.example:1883\",60,1,\"<redacted>\",\"<redacted>\""#
+        ),
         "{why_api}"
     );
     assert!(
-        why_api.contains(r#"An HTTP request ("GET /mqtt?token=<redacted>&client=<redacted> HTTP/1.1")"#),
+        why_api.contains(
+            r#"An HTTP request ("GET /mqtt?token=<redacted>&client=<redacted> HTTP/1.1")"#
+        ),
         "{why_api}"
     );
 }
@@ -142,13 +153,26 @@ fn issue_9_first_bytes_of_a_short_command_are_redacted_in_hex_too() {
     let jsonl = story_lines(&b, 1);
     let api = admin_get(&admin, "/api/stories");
     let redacted_hex = hex(br#"AT+QMTCONN=0,"q","<redacted>","<"#);
-    for (place, text) in [("stories.jsonl", &jsonl), ("admin API", &api), ("log", &b.log())] {
+    for (place, text) in [
+        ("stories.jsonl", &jsonl),
+        ("admin API", &api),
+        ("log", &b.log()),
+    ] {
         assert!(!text.contains(QUECTEL_PASSWORD), "{place}:\n{text}");
-        assert!(!text.contains(&hex(QUECTEL_PASSWORD.as_bytes())), "{place}:\n{text}");
-        assert!(text.contains(r#"AT+QMTCONN=0,\"q\",\"<redacted>\",\"<redacted>\""#), "{place}:\n{text}");
+        assert!(
+            !text.contains(&hex(QUECTEL_PASSWORD.as_bytes())),
+            "{place}:\n{text}"
+        );
+        assert!(
+            text.contains(r#"AT+QMTCONN=0,\"q\",\"<redacted>\",\"<redacted>\""#),
+            "{place}:\n{text}"
+        );
     }
     for (place, text) in [("stories.jsonl", &jsonl), ("admin API", &api)] {
-        assert!(text.contains(&redacted_hex), "{place}: {redacted_hex}\n{text}");
+        assert!(
+            text.contains(&redacted_hex),
+            "{place}: {redacted_hex}\n{text}"
+        );
     }
 }
 
@@ -264,7 +288,16 @@ fn issue_9_a_connect_flood_cannot_swamp_a_real_devices_story() {
         b.port,
         common::V::V311,
         &[
-            "-i", "real-device-1", "-u", "alice", "-P", "Alice-pw-123", "-t", "t/1", "-m", "x",
+            "-i",
+            "real-device-1",
+            "-u",
+            "alice",
+            "-P",
+            "Alice-pw-123",
+            "-t",
+            "t/1",
+            "-m",
+            "x",
         ],
     );
     let before = story_lines(&b, 1).lines().count();
@@ -276,7 +309,10 @@ fn issue_9_a_connect_flood_cannot_swamp_a_real_devices_story() {
         "flood: {n} connects in {took:.2?} ({:.0}/s)",
         n as f64 / took.as_secs_f64()
     );
-    assert!(n > 1_200, "the flood must outnumber the 1,000-story ring; only {n} connects");
+    assert!(
+        n > 1_200,
+        "the flood must outnumber the 1,000-story ring; only {n} connects"
+    );
 
     // Every flood connection is counted, in one story (wait for the last ones to finish).
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -320,7 +356,12 @@ fn issue_9_a_connect_flood_cannot_swamp_a_real_devices_story() {
     assert!(grown <= 10, "{grown} lines for {n} connections");
     // And read offline, it still has the real device.
     let data_dir = b.dir().join("lantern-data");
-    let (code, text) = why(&["--file", data_dir.to_str().unwrap(), "--client", "real-device-1"]);
+    let (code, text) = why(&[
+        "--file",
+        data_dir.to_str().unwrap(),
+        "--client",
+        "real-device-1",
+    ]);
     assert_eq!(code, Some(0), "{text}");
 }
 

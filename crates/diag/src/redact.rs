@@ -614,7 +614,10 @@ mod tests {
             r#"AT+QMTCONN=0,"dev","<redacted>","<redacted>""#
         );
         // A key=value pair with an escaped quote in its value.
-        assert_eq!(r(r#"password="a\"b c" next"#), r#"password="<redacted>" next"#);
+        assert_eq!(
+            r(r#"password="a\"b c" next"#),
+            r#"password="<redacted>" next"#
+        );
     }
 
     #[test]
@@ -732,7 +735,13 @@ mod tests {
         );
         assert_eq!(r("api_key: abc; x=1"), "api_key: <redacted>; x=1");
         assert_eq!(r("PSK=0011aabb,next"), "PSK=<redacted>,next");
-        for same in ["keepalive=60", "monkey=banana", "time 12:30", "password", "key="] {
+        for same in [
+            "keepalive=60",
+            "monkey=banana",
+            "time 12:30",
+            "password",
+            "key=",
+        ] {
             assert_eq!(r(same), same);
         }
     }

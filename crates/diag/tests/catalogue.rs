@@ -489,7 +489,8 @@ fn extra_samples() -> Vec<(&'static str, Cause, Story)> {
             // a story written before redaction would hold it): the sentence hides them.
             "at_password",
             Cause::TextInsteadOfPacket {
-                text: r#"AT+CMQTTCONNECT=0,"tcp://broker.example:1883",60,1,"dev-7","s3cret-pw""#.into(),
+                text: r#"AT+CMQTTCONNECT=0,"tcp://broker.example:1883",60,1,"dev-7","s3cret-pw""#
+                    .into(),
             },
             closed(
                 first_bytes(tcp_story(), "text", "41 54 2b 43 4d 51 54 54"),
