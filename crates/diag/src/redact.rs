@@ -146,6 +146,33 @@ const SECRET_PARAM_WORDS: &[&str] = &[
 ];
 
 fn at_commands(line: &str) -> Option<String> {
+    at_response(line).or_else(|| at_command_lines(line))
+}
+
+/// A response that echoes a command's arguments (`+MQTTUSERCFG:0,1,"id","user","pass",…`, the
+/// answer to `AT+MQTTUSERCFG?`): redacted by the same positions as the command.
+fn at_response(line: &str) -> Option<String> {
+    let trimmed = line.trim_start();
+    let indent = line.len() - trimmed.len();
+    let bytes = trimmed.as_bytes();
+    if !matches!(bytes.first(), Some(b'+' | b'%')) {
+        return None;
+    }
+    let name_end = 1 + bytes[1..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    if bytes.get(name_end) != Some(&b':') {
+        return None;
+    }
+    let name = trimmed[..name_end].to_ascii_uppercase();
+    let args_start = indent + name_end + 1;
+    let (args, end) = split_args(line, args_start);
+    let redacted = redact_args(&name, &args, true)?;
+    Some(format!("{}{redacted}{}", &line[..args_start], &line[end..]))
+}
+
+fn at_command_lines(line: &str) -> Option<String> {
     let bytes = line.as_bytes();
     let mut out = String::new();
     let mut copied = 0;
@@ -176,7 +203,7 @@ fn at_commands(line: &str) -> Option<String> {
             }
             let args_start = name_end + 1;
             let (args, end) = split_args(line, args_start);
-            if let Some(redacted) = redact_args(&name, &args) {
+            if let Some(redacted) = redact_args(&name, &args, false) {
                 out.push_str(&line[copied..args_start]);
                 out.push_str(&redacted);
                 copied = end;
@@ -267,8 +294,9 @@ fn split_args(line: &str, start: usize) -> (Vec<Arg<'_>>, usize) {
     (args, end)
 }
 
-/// The arguments rewritten, or `None` when none carries a credential.
-fn redact_args(name: &str, args: &[Arg<'_>]) -> Option<String> {
+/// The arguments rewritten, or `None` when none carries a credential. In a `response` only
+/// quoted arguments are credentials (`+QMTCONN: 0,0,0` and `+MQTTLONGPASSWORD:OK` are states).
+fn redact_args(name: &str, args: &[Arg<'_>], response: bool) -> Option<String> {
     let mut secret = vec![false; args.len()];
     if let Some((_, positions)) = SECRET_ARGS.iter().find(|(n, _)| *n == name) {
         for &p in *positions {
@@ -309,7 +337,8 @@ fn redact_args(name: &str, args: &[Arg<'_>]) -> Option<String> {
         if i > 0 {
             out.push(',');
         }
-        if *s && !arg.raw.trim().is_empty() && arg.value() != MARKER {
+        if *s && !arg.raw.trim().is_empty() && arg.value() != MARKER && (!response || arg.quoted())
+        {
             out.push_str(&arg.redacted());
             changed = true;
         } else {
@@ -668,6 +697,21 @@ mod tests {
             "AT+CIPSEND=0,77",
             "+CMQTTCONNECT: 0,32",
         ] {
+            assert_eq!(r(same), same);
+        }
+    }
+
+    #[test]
+    fn responses_that_echo_credentials() {
+        assert_eq!(
+            r(r#"+MQTTUSERCFG:0,1,"esp32","bob","pw",0,0,"""#),
+            r#"+MQTTUSERCFG:0,1,"esp32","<redacted>","<redacted>",0,0,"""#
+        );
+        assert_eq!(
+            r(r#"+MQTTPASSWORD:0,"pw""#),
+            r#"+MQTTPASSWORD:0,"<redacted>""#
+        );
+        for same in ["+CMQTTCONNECT: 0,0", "+QMTCONN: 0,0,0", "+CSQ: 20,99"] {
             assert_eq!(r(same), same);
         }
     }
