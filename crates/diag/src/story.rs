@@ -80,7 +80,8 @@ pub enum EventKind {
     FirstBytes {
         /// "tls_client_hello", "mqtt_connect", "http", "text", "binary".
         looks_like: String,
-        /// Up to 32 bytes in hex.
+        /// Up to 32 bytes in hex: a CONNECT only up to its keep alive, and text or HTTP after
+        /// [`crate::redact`] has replaced the credentials in it.
         hex: String,
     },
     /// The TLS ClientHello (boxed: it is large, and most events are small).

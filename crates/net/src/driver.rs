@@ -498,12 +498,14 @@ fn with_client_cert(
     }
 }
 
-/// A request path without its query: presigned URLs carry credentials there.
+/// A request path without its query: presigned URLs carry credentials there. An absolute
+/// target (`ws://user:pass@host/mqtt`) has its userinfo redacted too.
 fn without_query(path: &str) -> String {
-    match path.split_once('?') {
+    let path = match path.split_once('?') {
         Some((path, _)) => format!("{path}?…"),
         None => path.to_owned(),
-    }
+    };
+    lantern_diag::redact(&path).into_owned()
 }
 
 fn ws_event(info: &ws::UpgradeInfo, status: u16) -> EventKind {

@@ -471,6 +471,30 @@ mod tests {
         assert_eq!(got[1].verdict.cause, "net.peer_closed");
     }
 
+    /// Issue 9 defect 5: the hex of text is the hex of the redacted text, so a short command's
+    /// password does not come back in hex.
+    #[test]
+    fn first_bytes_of_text_are_redacted_before_hex() {
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        let mut rec = Recorder::new(1, "tcp", "tcp", peer, None, None);
+        rec.first_bytes(b"AT+QMTCONN=0,\"c\",\"u\",\"pw9\"\r\n");
+        let hex_shown = rec
+            .story
+            .events
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::FirstBytes { hex, looks_like } => {
+                    assert_eq!(looks_like, "text");
+                    Some(hex.clone())
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(hex_shown, hex(&br#"AT+QMTCONN=0,"c","<redacted>","<"#[..]));
+        assert!(!hex_shown.contains(&hex(b"pw9")), "{hex_shown}");
+        rec.finish(Initiator::Client, Cause::PeerClosed, None);
+    }
+
     #[test]
     fn other_packets_and_garbage_are_shown() {
         assert_eq!(safe_prefix(&[0x30, 0x03, 0x00, 0x01, b'a']), 5);
