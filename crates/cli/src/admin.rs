@@ -80,8 +80,9 @@ pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// still read the story log with `--file`.
 pub(crate) async fn bind_for_serve(
     explicit: Option<SocketAddr>,
+    default: SocketAddr,
 ) -> anyhow::Result<Option<TcpListener>> {
-    bind_or_fallback(explicit.unwrap_or(DEFAULT_ADMIN_ADDR), explicit.is_some()).await
+    bind_or_fallback(explicit.unwrap_or(default), explicit.is_some()).await
 }
 
 async fn bind_or_fallback(addr: SocketAddr, required: bool) -> anyhow::Result<Option<TcpListener>> {
@@ -626,19 +627,22 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
         assert!(bind_or_fallback(addr, false).await.unwrap().is_none());
+        assert!(bind_for_serve(None, addr).await.unwrap().is_none());
         let err = bind_or_fallback(addr, true).await.unwrap_err();
         assert!(
             format!("{err:#}").contains(&format!("cannot listen for the admin API on {addr}")),
             "{err:#}"
         );
-        let err = bind_for_serve(Some(addr)).await.unwrap_err();
+        let err = bind_for_serve(Some(addr), DEFAULT_ADMIN_ADDR)
+            .await
+            .unwrap_err();
         assert!(format!("{err:#}").contains(&addr.to_string()), "{err:#}");
         // A free address is bound, explicit or not; a non-loopback one is refused even when
         // it would be free.
         drop(taken);
         let listener = bind_or_fallback(addr, true).await.unwrap().unwrap();
         assert_eq!(listener.local_addr().unwrap(), addr);
-        let err = bind_for_serve(Some("0.0.0.0:0".parse().unwrap()))
+        let err = bind_for_serve(Some("0.0.0.0:0".parse().unwrap()), DEFAULT_ADMIN_ADDR)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("not a loopback address"), "{err}");

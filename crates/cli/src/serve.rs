@@ -110,7 +110,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("lantern listening on {} ({})", l.addr, l.transport.as_str());
             info!(listener = %l.name, addr = %l.addr, transport = l.transport.as_str(), "listening");
         }
-        let admin = crate::admin::bind_for_serve(args.admin).await?.map(|listener| {
+        let admin = crate::admin::bind_for_serve(args.admin, crate::admin::DEFAULT_ADMIN_ADDR).await?.map(|listener| {
             let journal = journal.clone();
             tokio::spawn(crate::admin::serve_admin(listener, journal, std::future::pending()))
         });

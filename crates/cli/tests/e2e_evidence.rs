@@ -434,3 +434,45 @@ fn issue_9_an_admin_address_that_is_taken_stops_the_broker_naming_it() {
     );
     drop(taken);
 }
+
+/// The fallback when the default admin address is taken: the broker runs without the admin API,
+/// says so (naming the address and `--file`), serves MQTT, and its story log is readable
+/// offline. The first broker holds the default address (or something else on this machine
+/// does), so the second cannot have it either way; no test binds a fixed port itself.
+#[test]
+fn issue_9_a_taken_default_admin_address_leaves_the_broker_running_without_it() {
+    if skip_on_mosquitto(LANTERN_ONLY) {
+        return;
+    }
+    let first = Broker::start();
+    let first_said = first.wait_log(&["admin API"], 1, WAIT);
+    assert!(
+        first_said[0].contains("admin API (lantern why) listening addr=127.0.0.1:18830")
+            || first_said[0].contains("no admin API"),
+        "{first_said:?}"
+    );
+    let second = Broker::start();
+    let said = second.wait_log(&["no admin API"], 1, WAIT);
+    assert!(
+        said[0].contains("WARN")
+            && said[0].contains("can still read the story log with --file")
+            && said[0].contains("cannot listen for the admin API on 127.0.0.1:18830"),
+        "{said:?}"
+    );
+    common::mosquitto_pub_at(
+        second.port,
+        common::V::V311,
+        &["-i", "fallback-ok", "-t", "t/1", "-m", "x"],
+    );
+    story_lines(&second, 1);
+    let data_dir = second.dir().join("lantern-data");
+    let (code, text) = why(&[
+        "--file",
+        data_dir.to_str().unwrap(),
+        "--client",
+        "fallback-ok",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("client=fallback-ok ok"), "{text}");
+    drop(first);
+}
