@@ -411,14 +411,8 @@ impl State {
         let device = entry.device.clone();
         self.recent.remove(&old);
         self.recent.insert(order, slot);
-        if self.devices.get(&device).is_some_and(|d| d.slot == slot) {
-            if let Some(mut d) = self.devices.remove(&device) {
-                self.unlist(&d);
-                d.order = order;
-                self.list(&d, device.clone());
-                self.devices.insert(device, d);
-            }
-        }
+        // The device's latest story is this one again (only failures fold: no trust gained).
+        self.index_device(limits, device, slot, order, false, to_log);
         self.trim_recent(limits, to_log);
     }
 
@@ -1507,6 +1501,31 @@ pub(crate) mod tests {
         journal.flush();
         assert_eq!(read_lines(&path).len(), 3);
         let _ = fs::remove_dir_all(dir);
+    }
+
+    /// A device whose failures alternate between two causes has the fold it repeated last as
+    /// its latest story.
+    #[test]
+    fn a_repeat_makes_its_story_the_devices_latest_again() {
+        let journal = Journal::with_devices(2, 10, None).unwrap();
+        let t0 = 1_795_383_601_000;
+        journal.record(refused_at(1, "10.0.0.5:1", Some("dev"), t0));
+        let mut other = story(2, "10.0.0.5:2", Some("dev"), no_sni());
+        other.started_ms = t0 + 10;
+        journal.record(other);
+        journal.record(refused_at(3, "10.0.0.5:3", Some("dev"), t0 + 20));
+        // Ring of two (stories 1 and 4): story 2 is gone, and the device index holds story 1
+        // (×2), its latest.
+        journal.record(story(4, "10.9.9.9:1", Some("someone-else"), ok()));
+        let dev = journal.query(&StoryFilter {
+            client: Some("dev".into()),
+            ..Default::default()
+        });
+        let got: Vec<_> = dev
+            .iter()
+            .map(|s| (s.id, s.repeated.map(|r| r.count)))
+            .collect();
+        assert_eq!(got, [(1, Some(2))]);
     }
 
     /// A pause longer than the window starts a new story; the closed one leaves its summary;
