@@ -353,7 +353,7 @@ impl State {
             if let Some(&slot) = self.open.get(key) {
                 if let Some(entry) = self.entries.get_mut(&slot) {
                     let first = end_ms(&entry.story);
-                    let r = entry.repeated.get_or_insert(Repeated {
+                    let r = entry.repeated.unwrap_or(Repeated {
                         count: 1,
                         first_ms: first,
                         last_ms: first,
@@ -361,8 +361,11 @@ impl State {
                     if at.saturating_sub(r.last_ms) <= REPEAT_WINDOW_MS
                         && at.saturating_sub(r.first_ms) <= REPEAT_SPAN_MS
                     {
-                        r.count += 1;
-                        r.last_ms = r.last_ms.max(at);
+                        entry.repeated = Some(Repeated {
+                            count: r.count + 1,
+                            last_ms: r.last_ms.max(at),
+                            ..r
+                        });
                         self.touch(limits, slot, to_log);
                         return true;
                     }
@@ -1566,6 +1569,24 @@ pub(crate) mod tests {
             .map(|s| (s.id, s.repeated.map(|r| r.count)))
             .collect();
         assert_eq!(counts, [(20, Some(2)), (1, Some(3))]);
+        // A failure that is not repeated within the window carries no count.
+        let lone_at = later + 5 + 2 * REPEAT_WINDOW_MS;
+        journal.record(refused_at(30, "10.0.0.6:9", Some("dev"), lone_at));
+        journal.record(refused_at(
+            31,
+            "10.0.0.6:9",
+            Some("dev"),
+            lone_at + REPEAT_WINDOW_MS + 1,
+        ));
+        let six = journal.query(&StoryFilter {
+            ip: Some("10.0.0.6".into()),
+            ..Default::default()
+        });
+        let counts: Vec<_> = six
+            .iter()
+            .map(|s| (s.id, s.repeated.map(|r| r.count)))
+            .collect();
+        assert_eq!(counts, [(31, None), (30, None), (11, None)]);
         let _ = fs::remove_dir_all(dir);
     }
 
