@@ -13,19 +13,22 @@
 //! The API has no authentication, so it must not leave the machine: [`check_loopback`] refuses
 //! other bind addresses, and requests whose `Host` is not a loopback name are refused too (a web
 //! page cannot reach it through DNS rebinding). The server is deliberately tiny: HTTP/1.1, one
-//! request per connection, a bounded request head, a deadline per connection, a bounded number
-//! of connections. It is not a general web server and does not serve the dashboard.
+//! request per connection, a bounded request head that must arrive within 2 s (408 otherwise),
+//! writes that must make progress within 5 s, a deadline per connection, and up to 256
+//! connections at once; when all are taken, the one that has waited longest for its request
+//! head gives way (503), so a local process holding partial requests open cannot stall it. It is not a general web server and does not serve the dashboard.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tracing::debug;
+use tokio::sync::{oneshot, Semaphore};
+use tracing::{debug, info, warn};
 
 use crate::journal::{summary, Journal, StoryFilter, Summary};
 
@@ -36,11 +39,20 @@ pub(crate) const DEFAULT_ADMIN_ADDR: SocketAddr =
 /// The largest request head (request line and headers) read.
 const HEAD_LIMIT: usize = 8 * 1024;
 
-/// A connection must send its request and take its answer within this time.
-const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
+/// The whole request head must arrive within this time of the accept (`lantern why` sends it
+/// at once); a connection that dawdles is answered 408 and closed, so partial requests cannot
+/// hold slots for long.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Connections served at once; further ones wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 32;
+/// Each write of the answer must make progress within this time (a reader that stops reading).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection must send its request and take its answer within this time in all.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Connections served at once. When all are taken, the connection that has waited longest for
+/// its request head is answered 503 and closed to make room for the new one.
+const MAX_CONNECTIONS: usize = 256;
 
 /// Refuses an admin API address that is not loopback: the API has no authentication.
 pub(crate) fn check_loopback(addr: SocketAddr) -> anyhow::Result<()> {
@@ -61,6 +73,32 @@ pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen for the admin API on {addr}"))
 }
 
+/// The admin API listener of `lantern serve`. An address given with `--admin` must be free:
+/// if it is not, the broker does not start (the error names the address). Without `--admin`
+/// the default address is tried, and when it is taken (another broker on this machine) the
+/// broker runs without an admin API: `Ok(None)` and a warning saying that `lantern why` can
+/// still read the story log with `--file`.
+pub(crate) async fn bind_for_serve(
+    explicit: Option<SocketAddr>,
+    default: SocketAddr,
+) -> anyhow::Result<Option<TcpListener>> {
+    bind_or_fallback(explicit.unwrap_or(default), explicit.is_some()).await
+}
+
+async fn bind_or_fallback(addr: SocketAddr, required: bool) -> anyhow::Result<Option<TcpListener>> {
+    match bind(addr).await {
+        Ok(listener) => {
+            info!(addr = %listener.local_addr()?, "admin API (lantern why) listening");
+            Ok(Some(listener))
+        }
+        Err(e) if required => Err(e),
+        Err(e) => {
+            warn!("no admin API, so `lantern why` cannot ask this broker (it can still read the story log with --file): {e:#}");
+            Ok(None)
+        }
+    }
+}
+
 /// Serves the admin API on `listener` until `shutdown` completes. Requests in progress at that
 /// point finish on their own (each within its deadline).
 pub(crate) async fn serve_admin(
@@ -69,15 +107,9 @@ pub(crate) async fn serve_admin(
     shutdown: impl Future<Output = ()>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let reading = Arc::new(Mutex::new(Reading::default()));
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            () = &mut shutdown => return,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return, // INVARIANT: never closed; return rather than spin.
-            },
-        };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
@@ -90,17 +122,71 @@ pub(crate) async fn serve_admin(
                 }
             },
         };
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Every slot is taken: the connection that has waited longest for its request
+                // head gives way to this one (a stalled client, not an answer in progress).
+                lock(&reading).evict_oldest();
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(p) => p,
+                        Err(_) => return, // INVARIANT: never closed; return rather than spin.
+                    },
+                }
+            }
+        };
+        let (evict, evicted) = oneshot::channel::<()>();
+        let id = lock(&reading).add(evict);
         let journal = journal.clone();
+        let reading = Arc::clone(&reading);
         tokio::spawn(async move {
             let _permit = permit;
-            if tokio::time::timeout(CONNECTION_DEADLINE, serve_one(stream, &journal))
+            let served = serve_one(stream, &journal, evicted, || lock(&reading).remove(id));
+            if tokio::time::timeout(CONNECTION_DEADLINE, served)
                 .await
                 .is_err()
             {
                 debug!(%peer, "admin API connection timed out");
             }
+            lock(&reading).remove(id);
         });
     }
+}
+
+/// The connections still reading their request head, oldest first, each with the sender that
+/// evicts it.
+#[derive(Default)]
+struct Reading {
+    next: u64,
+    waiting: VecDeque<(u64, oneshot::Sender<()>)>,
+}
+
+impl Reading {
+    fn add(&mut self, evict: oneshot::Sender<()>) -> u64 {
+        let id = self.next;
+        self.next += 1;
+        self.waiting.push_back((id, evict));
+        id
+    }
+
+    fn remove(&mut self, id: u64) {
+        self.waiting.retain(|(i, _)| *i != id);
+    }
+
+    fn evict_oldest(&mut self) {
+        while let Some((_, evict)) = self.waiting.pop_front() {
+            if evict.send(()).is_ok() {
+                return;
+            }
+        }
+    }
+}
+
+fn lock(reading: &Mutex<Reading>) -> MutexGuard<'_, Reading> {
+    // Each method leaves the queue whole; a poisoned lock is still usable.
+    reading.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One answer.
@@ -133,6 +219,8 @@ impl Response {
             403 => "Forbidden",
             404 => "Not Found",
             405 => "Method Not Allowed",
+            408 => "Request Timeout",
+            503 => "Service Unavailable",
             431 => "Request Header Fields Too Large",
             _ => "Internal Server Error",
         };
@@ -149,15 +237,56 @@ impl Response {
     }
 }
 
-async fn serve_one(mut stream: TcpStream, journal: &Journal) {
-    let response = match read_head(&mut stream).await {
-        Ok(Some(head)) => answer(&head, journal),
-        Ok(None) => return, // closed without a request
-        Err(response) => response,
+/// Reads one request and answers it. `evicted` fires when a newer connection needs the slot
+/// while this one still waits for its head; `head_read` is called once the head is in.
+async fn serve_one(
+    mut stream: TcpStream,
+    journal: &Journal,
+    evicted: oneshot::Receiver<()>,
+    head_read: impl FnOnce(),
+) {
+    let read = tokio::select! {
+        read = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)) => read,
+        Ok(()) = evicted => Ok(Err(Response::error(
+            503,
+            "the admin API is busy: this connection waited longest for its request and gave way",
+        ))),
     };
-    let _ = stream.write_all(response.head().as_bytes()).await;
-    let _ = stream.write_all(&response.body).await;
-    let _ = stream.shutdown().await;
+    head_read();
+    let response = match read {
+        Ok(Ok(Some(head))) => answer(&head, journal),
+        Ok(Ok(None)) => return, // closed without a request
+        Ok(Err(response)) => response,
+        Err(_) => Response::error(
+            408,
+            &format!(
+                "the request head did not arrive within {} s",
+                HEAD_TIMEOUT.as_secs()
+            ),
+        ),
+    };
+    let head = response.head();
+    for part in [head.as_bytes(), &response.body] {
+        if !write_within(&mut stream, part).await {
+            return;
+        }
+    }
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.shutdown()).await;
+}
+
+/// Writes `bytes`, each write bounded by [`WRITE_TIMEOUT`]; `false` when it failed or stalled.
+async fn write_within(stream: &mut TcpStream, mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        match tokio::time::timeout(WRITE_TIMEOUT, stream.write(bytes)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return false,
+            Ok(Ok(n)) => bytes = &bytes[n..],
+            Err(_) => {
+                debug!("admin API client stopped reading; closing");
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The parts of a request head that matter here.
@@ -437,6 +566,86 @@ mod tests {
         assert_eq!(get(addr, "/api/health").await.0, 200);
         stop.send(()).unwrap();
         task.await.unwrap();
+    }
+
+    /// Issue 9 defect 7: more partial requests than there are slots (each holding its
+    /// connection open without finishing the head) do not delay a real request: the one that
+    /// waited longest gives way (503), and every partial one is closed within the head timeout
+    /// (408).
+    #[tokio::test]
+    async fn partial_requests_cannot_stall_the_api() {
+        let (addr, stop, task) = start(journal()).await;
+        let started = std::time::Instant::now();
+        let mut partial = Vec::new();
+        for _ in 0..MAX_CONNECTIONS + 44 {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /api/stories HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .await
+                .unwrap();
+            partial.push(s);
+        }
+        let asked = std::time::Instant::now();
+        let (status, _) = get(addr, "/api/health").await;
+        let waited = asked.elapsed();
+        println!(
+            "real request answered after {waited:?} behind {} partial ones",
+            partial.len()
+        );
+        assert_eq!(status, 200);
+        assert!(waited < Duration::from_millis(1500), "waited {waited:?}");
+        assert!(
+            started.elapsed() < HEAD_TIMEOUT,
+            "the test itself was too slow to tell"
+        );
+
+        let answer = |mut s: TcpStream| async move {
+            let mut out = Vec::new();
+            tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+                .await
+                .expect("a partial request is closed by the server")
+                .unwrap();
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        let newest = partial.pop().unwrap();
+        let oldest = partial.remove(0);
+        let text = answer(oldest).await;
+        assert!(text.starts_with("HTTP/1.1 503 "), "{text}");
+        let text = answer(newest).await;
+        let closed_after = started.elapsed();
+        println!("newest partial request closed after {closed_after:?}");
+        assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+        assert!(closed_after >= HEAD_TIMEOUT - Duration::from_millis(100));
+        assert!(closed_after < HEAD_TIMEOUT + Duration::from_secs(5));
+        stop.send(()).unwrap();
+        task.await.unwrap();
+    }
+
+    /// The fallback when the admin port is taken: without `--admin` the broker runs on without
+    /// the API; with `--admin` it refuses to start, naming the address.
+    #[tokio::test]
+    async fn a_taken_admin_port_is_skipped_by_default_and_fatal_when_asked_for() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        assert!(bind_or_fallback(addr, false).await.unwrap().is_none());
+        assert!(bind_for_serve(None, addr).await.unwrap().is_none());
+        let err = bind_or_fallback(addr, true).await.unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&format!("cannot listen for the admin API on {addr}")),
+            "{err:#}"
+        );
+        let err = bind_for_serve(Some(addr), DEFAULT_ADMIN_ADDR)
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains(&addr.to_string()), "{err:#}");
+        // A free address is bound, explicit or not; a non-loopback one is refused even when
+        // it would be free.
+        drop(taken);
+        let listener = bind_or_fallback(addr, true).await.unwrap().unwrap();
+        assert_eq!(listener.local_addr().unwrap(), addr);
+        let err = bind_for_serve(Some("0.0.0.0:0".parse().unwrap()), DEFAULT_ADMIN_ADDR)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not a loopback address"), "{err}");
     }
 
     #[test]

@@ -7,23 +7,28 @@
 //! counted as dropped from the log (it still reaches the ring). The filters ([`StoryFilter`]) and
 //! the failure summary ([`Summary`]) used by the admin API and by `lantern why` live here too.
 //!
+//! Repeated identical failures fold into one story with a count, and besides the ring the
+//! latest story of each device is kept (see [`Journal`]), so that a flood of failing connections
+//! cannot push real devices' evidence out of memory or bury it in the log.
+//!
 //! This module does not explain stories (`lantern-diag` does) and does no network IO
-//! (`admin.rs` does). Stories carry no secrets by construction (a CONNECT event records only
-//! whether a password was present), so nothing here redacts.
+//! (`admin.rs` does). Stories carry no secrets by construction: a CONNECT event records only
+//! whether a password was present, and quoted client input is redacted when it is recorded
+//! (`lantern_diag::redact`), so nothing here redacts.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use lantern_diag::{EventKind, Outcome, Story};
+use lantern_diag::{EventKind, Outcome, Repeated, Story};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
@@ -32,6 +37,23 @@ const WRITER_QUEUE: usize = 1024;
 
 /// How long [`Journal::flush`] waits for the writer.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// Identical failures (same tenant, listener, peer address, cause and client id) that follow
+/// each other within this time fold into one story with a count.
+pub(crate) const REPEAT_WINDOW_MS: u64 = 10_000;
+
+/// A folded story is closed (and its summary line written) at the latest this long after its
+/// first failure, so a sustained flood still leaves one line a minute in the log.
+pub(crate) const REPEAT_SPAN_MS: u64 = 60_000;
+
+/// How often the writer closes folded stories that have gone quiet.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Distinct devices whose latest story is kept, per story in the recent ring.
+const DEVICES_PER_RING_SLOT: usize = 10;
+
+/// One address may hold at most 1/N of the device index with devices that never connected.
+const ADDRESS_SHARE: usize = 10;
 
 /// The JSON-lines event log: one story per line, rotated by size.
 #[derive(Clone, Debug)]
@@ -46,7 +68,16 @@ pub(crate) struct JsonlConfig {
     pub(crate) keep: usize,
 }
 
-/// The story journal: the ring and the log writer. Cheap to clone; all clones share one ring.
+/// The story journal: the ring, the per-device index and the log writer. Cheap to clone; all
+/// clones share one state.
+///
+/// Memory holds two views of the stories, each bounded: the newest `capacity` stories (the
+/// recent ring), and the latest story of each of up to `devices` distinct devices (a client id,
+/// or the peer's address when there is none). A device that has connected successfully is
+/// evicted from the index only when no device that never did is left to evict, so a flood of
+/// failing connections cannot push a working device's last story out. Repeated identical
+/// failures fold into one story with a [`Repeated`] count (in both views and in the log), so a
+/// flood from one address costs one story, not thousands.
 #[derive(Clone)]
 pub(crate) struct Journal {
     inner: Arc<Inner>,
@@ -55,8 +86,9 @@ pub(crate) struct Journal {
 struct Inner {
     /// Ring size; 0 keeps no stories in memory.
     capacity: usize,
-    /// Oldest first.
-    ring: Mutex<VecDeque<Arc<Story>>>,
+    /// Devices indexed; 0 keeps none.
+    devices: usize,
+    state: Mutex<State>,
     /// To the writer thread, when there is a log.
     log: Option<SyncSender<ToWriter>>,
     /// Stories that did not reach the log.
@@ -69,58 +101,135 @@ enum ToWriter {
     Flush(SyncSender<()>),
 }
 
+/// A device: its client id (within its tenant), or its address when it sent none.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+enum DeviceKey {
+    Client(Option<String>, String),
+    Address(String),
+}
+
+/// What makes two failures "the same" for folding.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+struct RepeatKey {
+    tenant: Option<String>,
+    listener: String,
+    address: String,
+    cause: String,
+    client: Option<String>,
+}
+
+/// One story kept in memory.
+struct Entry {
+    story: Arc<Story>,
+    repeated: Option<Repeated>,
+    /// The count last written to the log for this story (1: the story itself).
+    logged: u64,
+    /// Position in time: the newest entry has the highest.
+    order: u64,
+    device: DeviceKey,
+    repeat: Option<RepeatKey>,
+}
+
+impl Entry {
+    fn current(&self) -> Story {
+        let mut s = (*self.story).clone();
+        s.repeated = self.repeated;
+        s
+    }
+}
+
+struct Device {
+    slot: u64,
+    order: u64,
+    /// Has connected successfully at least once.
+    trusted: bool,
+    /// The peer address of its latest story.
+    address: String,
+}
+
+#[derive(Default)]
+struct State {
+    next: u64,
+    entries: HashMap<u64, Entry>,
+    /// The recent ring: order → slot, newest last.
+    recent: BTreeMap<u64, u64>,
+    devices: HashMap<DeviceKey, Device>,
+    /// Devices by the order of their latest story, oldest first: [never connected, connected].
+    lru: [BTreeMap<u64, DeviceKey>; 2],
+    /// The devices that never connected, per address, oldest first: one address may hold only
+    /// a share of the index, so a flood with a new client id each time evicts its own.
+    untrusted_by_address: HashMap<String, BTreeMap<u64, DeviceKey>>,
+    /// Folded stories still taking repeats.
+    open: HashMap<RepeatKey, u64>,
+}
+
 impl Journal {
-    /// A journal keeping the newest `ring_capacity` stories in memory and, with `jsonl`, writing
-    /// every story to that log. Fails when the log file cannot be created (its directory is
-    /// created if missing).
+    /// A journal keeping the newest `ring_capacity` stories in memory, the latest story of up
+    /// to ten times as many devices, and, with `jsonl`, writing every story to that log. Fails
+    /// when the log file cannot be created (its directory is created if missing).
     pub(crate) fn new(ring_capacity: usize, jsonl: Option<JsonlConfig>) -> anyhow::Result<Self> {
-        let log = match jsonl {
-            None => None,
+        Self::with_devices(
+            ring_capacity,
+            ring_capacity.saturating_mul(DEVICES_PER_RING_SLOT),
+            jsonl,
+        )
+    }
+
+    /// [`Journal::new`] with the size of the device index given.
+    pub(crate) fn with_devices(
+        ring_capacity: usize,
+        devices: usize,
+        jsonl: Option<JsonlConfig>,
+    ) -> anyhow::Result<Self> {
+        let (log, writer) = match jsonl {
+            None => (None, None),
             Some(config) => {
                 let path = config.path.clone();
                 let writer = LogWriter::open(config)
                     .with_context(|| format!("cannot open the story log {}", path.display()))?;
                 let (tx, rx) = mpsc::sync_channel(WRITER_QUEUE);
-                std::thread::Builder::new()
-                    .name("lantern-story-log".into())
-                    .spawn(move || writer.run(rx))
-                    .context("cannot start the story log writer")?;
-                Some(tx)
+                (Some(tx), Some((writer, rx)))
             }
         };
-        Ok(Self {
-            inner: Arc::new(Inner {
-                capacity: ring_capacity,
-                ring: Mutex::new(VecDeque::with_capacity(ring_capacity.min(4096))),
-                log,
-                dropped: AtomicU64::new(0),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            capacity: ring_capacity,
+            devices,
+            state: Mutex::new(State::default()),
+            log,
+            dropped: AtomicU64::new(0),
+        });
+        if let Some((writer, rx)) = writer {
+            // A weak reference: the writer ends when the last journal is dropped (its sender
+            // with it), not kept alive by itself.
+            let weak = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name("lantern-story-log".into())
+                .spawn(move || writer.run(rx, weak))
+                .context("cannot start the story log writer")?;
+        }
+        Ok(Self { inner })
     }
 
     /// Records a finished story. Never blocks on IO: safe to call from a connection task.
     pub(crate) fn record(&self, story: Story) {
         let story = Arc::new(story);
-        if self.inner.capacity > 0 {
-            let mut ring = self.inner.lock_ring();
-            while ring.len() >= self.inner.capacity {
-                ring.pop_front();
+        let mut to_log = Vec::with_capacity(2);
+        if self.inner.capacity > 0 || self.inner.devices > 0 {
+            let mut state = self.inner.lock_state();
+            let folded = state.record(&self.inner, &story, &mut to_log);
+            if folded {
+                drop(state);
+                self.send_all(to_log);
+                return;
             }
-            ring.push_back(Arc::clone(&story));
         }
-        if let Some(log) = &self.inner.log {
-            match log.try_send(ToWriter::Story(story)) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    let n = self.inner.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n.is_power_of_two() {
-                        warn!(
-                            dropped = n,
-                            "the story log writer is behind; stories dropped from the log (they stay in memory)"
-                        );
-                    }
-                }
-            }
+        to_log.push(story);
+        self.send_all(to_log);
+    }
+
+    fn send_all(&self, stories: Vec<Arc<Story>>) {
+        for story in stories {
+            self.inner.send(story);
         }
     }
 
@@ -130,14 +239,31 @@ impl Journal {
         Arc::new(move |story| journal.record(story))
     }
 
-    /// The stories in the ring that match, newest first.
+    /// The stories in memory (the recent ring and the latest story of each device) that match,
+    /// newest first; folded stories carry their count.
     pub(crate) fn query(&self, filter: &StoryFilter) -> Vec<Story> {
         // Copy the pointers under the lock, filter and clone outside it.
-        let snapshot: Vec<Arc<Story>> = self.inner.lock_ring().iter().cloned().collect();
-        filter
-            .select(snapshot.iter().rev().map(|s| &**s))
-            .cloned()
-            .collect()
+        let snapshot: Vec<(Arc<Story>, Option<Repeated>)> = {
+            let state = self.inner.lock_state();
+            let mut all: Vec<&Entry> = state.entries.values().collect();
+            all.sort_unstable_by_key(|e| std::cmp::Reverse(e.order));
+            all.into_iter()
+                .map(|e| (Arc::clone(&e.story), e.repeated))
+                .collect()
+        };
+        let mut out = Vec::new();
+        let limit = filter.last.unwrap_or(usize::MAX);
+        for (story, repeated) in &snapshot {
+            if out.len() >= limit {
+                break;
+            }
+            if filter.matches(story) {
+                let mut s = (**story).clone();
+                s.repeated = *repeated;
+                out.push(s);
+            }
+        }
+        out
     }
 
     /// How many stories did not reach the log because the writer was behind.
@@ -145,9 +271,21 @@ impl Journal {
         self.inner.dropped.load(Ordering::Relaxed)
     }
 
-    /// Waits (at most a few seconds) until every story recorded so far is written to the log.
+    /// Closes folded stories that took no repeat for [`REPEAT_WINDOW_MS`] (or are older than
+    /// [`REPEAT_SPAN_MS`]) at `now_ms`, writing their summary lines. The writer does this every
+    /// second; tests call it with their own clock.
+    #[cfg(test)]
+    pub(crate) fn close_quiet(&self, now_ms: u64) {
+        let summaries = self.inner.close_quiet(now_ms);
+        self.send_all(summaries);
+    }
+
+    /// Waits (at most a few seconds) until every story recorded so far is written to the log,
+    /// with a summary line for each folded story whose count the log does not have yet.
     /// Blocking: call it at shutdown or in tests, never from a connection task.
     pub(crate) fn flush(&self) {
+        let summaries = self.inner.lock_state().pending_summaries();
+        self.send_all(summaries);
         if let Some(log) = &self.inner.log {
             let (tx, rx) = mpsc::sync_channel(1);
             if log.send(ToWriter::Flush(tx)).is_ok() {
@@ -158,11 +296,314 @@ impl Journal {
 }
 
 impl Inner {
-    fn lock_ring(&self) -> MutexGuard<'_, VecDeque<Arc<Story>>> {
-        // A panic while holding the lock cannot leave the deque half-updated in a way that
-        // matters here (push and pop are each complete), so a poisoned lock is still usable.
-        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        // Every method of State leaves it consistent before it can panic (no panics on the
+        // way, only map operations), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Hands a line to the writer without waiting; counts it when the writer is behind.
+    fn send(&self, story: Arc<Story>) {
+        let Some(log) = &self.log else { return };
+        match log.try_send(ToWriter::Story(story)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    warn!(
+                        dropped = n,
+                        "the story log writer is behind; stories dropped from the log (they stay in memory)"
+                    );
+                }
+            }
+        }
+    }
+
+    fn close_quiet(&self, now_ms: u64) -> Vec<Arc<Story>> {
+        let mut state = self.lock_state();
+        let quiet: Vec<RepeatKey> = state
+            .open
+            .iter()
+            .filter(|(_, slot)| {
+                state.entries.get(slot).is_some_and(|e| match e.repeated {
+                    Some(r) => {
+                        now_ms.saturating_sub(r.last_ms) > REPEAT_WINDOW_MS
+                            || now_ms.saturating_sub(r.first_ms) > REPEAT_SPAN_MS
+                    }
+                    None => now_ms.saturating_sub(end_ms(&e.story)) > REPEAT_WINDOW_MS,
+                })
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::new();
+        for key in quiet {
+            out.extend(state.close(&key));
+        }
+        out
+    }
+}
+
+impl State {
+    /// Adds a story; `true` when it folded into an open one (nothing new to log). Lines for the
+    /// log (the story, or the summary of a folded story that closed) go to `to_log`.
+    fn record(&mut self, limits: &Inner, story: &Arc<Story>, to_log: &mut Vec<Arc<Story>>) -> bool {
+        let at = end_ms(story);
+        let repeat = (story.verdict.outcome == Outcome::Failed).then(|| repeat_key(story));
+        if let Some(key) = &repeat {
+            if let Some(&slot) = self.open.get(key) {
+                if let Some(entry) = self.entries.get_mut(&slot) {
+                    let first = end_ms(&entry.story);
+                    let r = entry.repeated.unwrap_or(Repeated {
+                        count: 1,
+                        first_ms: first,
+                        last_ms: first,
+                    });
+                    if at.saturating_sub(r.last_ms) <= REPEAT_WINDOW_MS
+                        && at.saturating_sub(r.first_ms) <= REPEAT_SPAN_MS
+                    {
+                        entry.repeated = Some(Repeated {
+                            count: r.count + 1,
+                            last_ms: r.last_ms.max(at),
+                            ..r
+                        });
+                        self.touch(limits, slot, to_log);
+                        return true;
+                    }
+                }
+                to_log.extend(self.close(key));
+            }
+        }
+        let slot = self.next;
+        let order = self.bump();
+        let device = device_key(story);
+        let trusted = connected(story);
+        self.entries.insert(
+            slot,
+            Entry {
+                story: Arc::clone(story),
+                repeated: None,
+                logged: 1,
+                order,
+                device: device.clone(),
+                repeat: repeat.clone(),
+            },
+        );
+        if let Some(key) = repeat {
+            self.open.insert(key, slot);
+        }
+        self.recent.insert(order, slot);
+        self.index_device(limits, device, slot, order, trusted, to_log);
+        self.trim_recent(limits, to_log);
+        false
+    }
+
+    fn bump(&mut self) -> u64 {
+        let n = self.next;
+        self.next += 1;
+        n
+    }
+
+    /// Makes `slot` the newest story (a repeat arrived): first in the ring and in its device's
+    /// place in the index.
+    fn touch(&mut self, limits: &Inner, slot: u64, to_log: &mut Vec<Arc<Story>>) {
+        let order = self.bump();
+        let Some(entry) = self.entries.get_mut(&slot) else {
+            return;
+        };
+        let old = std::mem::replace(&mut entry.order, order);
+        let device = entry.device.clone();
+        self.recent.remove(&old);
+        self.recent.insert(order, slot);
+        // The device's latest story is this one again (only failures fold: no trust gained).
+        self.index_device(limits, device, slot, order, false, to_log);
+        self.trim_recent(limits, to_log);
+    }
+
+    /// Points the device's index entry at `slot`, evicting the least valuable device when full.
+    fn index_device(
+        &mut self,
+        limits: &Inner,
+        device: DeviceKey,
+        slot: u64,
+        order: u64,
+        trusted: bool,
+        to_log: &mut Vec<Arc<Story>>,
+    ) {
+        if limits.devices == 0 {
+            return;
+        }
+        let address = match &device {
+            DeviceKey::Address(a) => a.clone(),
+            DeviceKey::Client(..) => self
+                .entries
+                .get(&slot)
+                .map(|e| peer_ip(&e.story.peer))
+                .unwrap_or_default(),
+        };
+        let (trusted, previous) = match self.devices.remove(&device) {
+            Some(d) => {
+                self.unlist(&d);
+                (d.trusted || trusted, Some(d.slot))
+            }
+            None => (trusted, None),
+        };
+        let d = Device {
+            slot,
+            order,
+            trusted,
+            address: address.clone(),
+        };
+        self.list(&d, device.clone());
+        self.devices.insert(device, d);
+        if let Some(previous) = previous {
+            self.forget_if_unused(previous, to_log);
+        }
+        if !trusted {
+            // One address holds at most its share of the index with devices that never
+            // connected: beyond it, its own oldest goes.
+            let share = (limits.devices / ADDRESS_SHARE).max(1);
+            let oldest_of_address = self
+                .untrusted_by_address
+                .get(&address)
+                .filter(|m| m.len() > share)
+                .and_then(|m| m.first_key_value().map(|(_, k)| k.clone()));
+            if let Some(victim) = oldest_of_address {
+                self.evict(&victim, to_log);
+            }
+        }
+        while self.devices.len() > limits.devices {
+            // Devices that never connected go first; then the oldest of those that did.
+            let victim = self.lru[0]
+                .first_key_value()
+                .or_else(|| self.lru[1].first_key_value())
+                .map(|(_, k)| k.clone());
+            match victim {
+                Some(victim) => self.evict(&victim, to_log),
+                None => break,
+            }
+        }
+    }
+
+    fn evict(&mut self, device: &DeviceKey, to_log: &mut Vec<Arc<Story>>) {
+        if let Some(d) = self.devices.remove(device) {
+            self.unlist(&d);
+            self.forget_if_unused(d.slot, to_log);
+        }
+    }
+
+    /// Adds a device to the eviction orders.
+    fn list(&mut self, d: &Device, key: DeviceKey) {
+        if !d.trusted {
+            self.untrusted_by_address
+                .entry(d.address.clone())
+                .or_default()
+                .insert(d.order, key.clone());
+        }
+        self.lru[usize::from(d.trusted)].insert(d.order, key);
+    }
+
+    /// Removes a device from the eviction orders.
+    fn unlist(&mut self, d: &Device) {
+        self.lru[usize::from(d.trusted)].remove(&d.order);
+        if !d.trusted {
+            if let Some(m) = self.untrusted_by_address.get_mut(&d.address) {
+                m.remove(&d.order);
+                if m.is_empty() {
+                    self.untrusted_by_address.remove(&d.address);
+                }
+            }
+        }
+    }
+
+    fn trim_recent(&mut self, limits: &Inner, to_log: &mut Vec<Arc<Story>>) {
+        while self.recent.len() > limits.capacity {
+            let Some((_, slot)) = self.recent.pop_first() else {
+                break;
+            };
+            self.forget_if_unused(slot, to_log);
+        }
+    }
+
+    /// Drops an entry that is neither in the ring nor a device's latest story; a folded story
+    /// that goes leaves its summary line.
+    fn forget_if_unused(&mut self, slot: u64, to_log: &mut Vec<Arc<Story>>) {
+        let Some(entry) = self.entries.get(&slot) else {
+            return;
+        };
+        let in_ring = self.recent.get(&entry.order) == Some(&slot);
+        let indexed = self
+            .devices
+            .get(&entry.device)
+            .is_some_and(|d| d.slot == slot);
+        if in_ring || indexed {
+            return;
+        }
+        if let Some(key) = entry.repeat.clone() {
+            if self.open.get(&key) == Some(&slot) {
+                to_log.extend(self.close(&key));
+            }
+        }
+        self.entries.remove(&slot);
+    }
+
+    /// Stops folding into the story open under `key`; its summary line if the log lacks it.
+    fn close(&mut self, key: &RepeatKey) -> Option<Arc<Story>> {
+        let slot = self.open.remove(key)?;
+        self.summary(slot)
+    }
+
+    fn summary(&mut self, slot: u64) -> Option<Arc<Story>> {
+        let entry = self.entries.get_mut(&slot)?;
+        let count = entry.repeated.map_or(1, |r| r.count);
+        if count <= entry.logged {
+            return None;
+        }
+        entry.logged = count;
+        Some(Arc::new(entry.current()))
+    }
+
+    /// Summary lines for every open folded story with repeats the log does not have yet.
+    fn pending_summaries(&mut self) -> Vec<Arc<Story>> {
+        let slots: Vec<u64> = self.open.values().copied().collect();
+        slots.into_iter().filter_map(|s| self.summary(s)).collect()
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// When the story ended, milliseconds since the Unix epoch.
+fn end_ms(story: &Story) -> u64 {
+    story.started_ms.saturating_add(story.duration_ms)
+}
+
+fn device_key(story: &Story) -> DeviceKey {
+    match story.client_id.as_deref().filter(|c| !c.is_empty()) {
+        Some(id) => DeviceKey::Client(story.tenant.clone(), id.to_owned()),
+        None => DeviceKey::Address(peer_ip(&story.peer)),
+    }
+}
+
+fn repeat_key(story: &Story) -> RepeatKey {
+    RepeatKey {
+        tenant: story.tenant.clone(),
+        listener: story.listener.clone(),
+        address: peer_ip(&story.peer),
+        cause: cause_id(story),
+        client: story.client_id.clone(),
+    }
+}
+
+/// Whether the story shows a successful connection (authenticated and accepted).
+fn connected(story: &Story) -> bool {
+    story
+        .events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Auth { allowed: true, .. }))
 }
 
 /// Appends lines to the live file and rotates it.
@@ -178,7 +619,7 @@ struct LogWriter {
 impl LogWriter {
     fn open(config: JsonlConfig) -> io::Result<Self> {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir)?;
+            create_private_dir(dir)?;
         }
         let file = open_append(&config.path)?;
         let size = file.metadata()?.len();
@@ -190,8 +631,27 @@ impl LogWriter {
         })
     }
 
-    fn run(mut self, rx: Receiver<ToWriter>) {
-        while let Ok(first) = rx.recv() {
+    fn run(mut self, rx: Receiver<ToWriter>, journal: Weak<Inner>) {
+        let mut last_sweep = Instant::now();
+        loop {
+            let first = match rx.recv_timeout(SWEEP_EVERY) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            };
+            // Folded stories that went quiet get their summary line, written here directly.
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                last_sweep = Instant::now();
+                let Some(inner) = journal.upgrade() else {
+                    return;
+                };
+                for story in inner.close_quiet(now_ms()) {
+                    self.write_story(&story);
+                }
+                drop(inner);
+                self.flush();
+            }
+            let Some(first) = first else { continue };
             // Write everything queued, then flush once.
             let mut next = Some(first);
             while let Some(msg) = next.take() {
@@ -291,8 +751,41 @@ pub(crate) fn rotated_path(path: &Path, n: usize) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Opens the live log for appending, creating it readable and writable by the owner only
+/// (0600): stories name devices, addresses and user names. A log that already exists with a
+/// looser mode is tightened to 0600. Rotated files are renamed live files, so they keep it.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        let mode = file.metadata()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// Creates `dir` and its missing parents readable by the owner only (0700). A directory that
+/// already exists keeps the mode the operator gave it.
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 fn remove_if_present(path: &Path) -> io::Result<()> {
@@ -452,6 +945,7 @@ impl StoryFilter {
     }
 
     /// The matching stories of `newest_first`, at most `last` of them.
+    #[cfg(test)]
     pub(crate) fn select<'a>(
         &'a self,
         newest_first: impl Iterator<Item = &'a Story> + 'a,
@@ -664,11 +1158,15 @@ fn failure_summary<'a>(newest_first: impl IntoIterator<Item = &'a Story>) -> Sum
     let mut causes: BTreeMap<String, Acc> = BTreeMap::new();
     let mut hellos: BTreeMap<(String, String), Acc> = BTreeMap::new();
     for story in newest_first {
-        out.stories += 1;
+        // A folded story stands for `count` connections.
+        let n = story
+            .repeated
+            .map_or(1, |r| usize::try_from(r.count).unwrap_or(usize::MAX));
+        out.stories += n;
         if story.verdict.outcome != Outcome::Failed {
             continue;
         }
-        out.failed += 1;
+        out.failed += n;
         let id = cause_id(story);
         let address = peer_ip(&story.peer);
         let client = story.client_id.clone().filter(|c| !c.is_empty());
@@ -679,14 +1177,14 @@ fn failure_summary<'a>(newest_first: impl IntoIterator<Item = &'a Story>) -> Sum
             acc.sentence = story.verdict.sentence.clone();
             acc.fixes = story.verdict.fixes.clone();
         }
-        acc.failures += 1;
+        acc.failures += n;
         acc.devices.insert(device.clone());
         acc.addresses.insert(address);
         acc.clients.extend(client);
 
         if let Some(fp) = fingerprint(story) {
             let acc = hellos.entry((fp.to_owned(), id)).or_default();
-            acc.failures += 1;
+            acc.failures += n;
             acc.devices.insert(device);
         }
     }
@@ -823,7 +1321,7 @@ pub(crate) mod tests {
     use std::io::BufRead;
     use std::sync::atomic::AtomicUsize;
 
-    use lantern_diag::{Cause, Event, HelloSummary, Initiator};
+    use lantern_diag::{Cause, Event, HelloSummary, Initiator, Repeated};
 
     use super::*;
 
@@ -929,6 +1427,218 @@ pub(crate) mod tests {
         assert_eq!(journal.dropped(), 0);
     }
 
+    /// A device that connected: its story has an accepted Auth event.
+    pub(crate) fn connected_story(id: u64, peer: &str, client: &str) -> Story {
+        let mut s = with_connect(story(id, peer, Some(client), ok()));
+        s.events.push(Event {
+            at_ms: 3,
+            kind: EventKind::Auth {
+                allowed: true,
+                detail: "as user \"dev\"".into(),
+            },
+        });
+        s
+    }
+
+    /// A failed CONNECT without credentials from `peer`, ending at `end_ms`.
+    fn refused_at(id: u64, peer: &str, client: Option<&str>, end_ms: u64) -> Story {
+        let mut s = story(id, peer, client, Cause::NoCredentials);
+        s.started_ms = end_ms - s.duration_ms;
+        s
+    }
+
+    fn read_ids_and_counts(path: &Path) -> Vec<(u64, u64)> {
+        read_lines(path)
+            .iter()
+            .map(|s| (s.id, s.repeated.map_or(1, |r| r.count)))
+            .collect()
+    }
+
+    /// Issue 9 defect 7: 5,000 identical failures from one address (any source port) become one
+    /// story with a count, in memory and in the log, and the device that connected before the
+    /// flood keeps its story although the ring holds only 10.
+    #[test]
+    fn a_flood_of_identical_failures_folds_into_one_story() {
+        let dir = temp_dir("flood");
+        let path = dir.join("stories.jsonl");
+        let config = JsonlConfig {
+            path: path.clone(),
+            max_bytes: 1 << 20,
+            keep: 1,
+        };
+        let journal = Journal::new(10, Some(config)).unwrap();
+        let t0 = 1_795_383_601_000;
+        journal.record(connected_story(1, "10.9.0.7:4000", "real-device"));
+        for i in 0..5_000u64 {
+            let peer = format!("127.0.0.1:{}", 20_000 + i % 30_000);
+            journal.record(refused_at(100 + i, &peer, None, t0 + i));
+        }
+        let all = journal.query(&StoryFilter::default());
+        assert_eq!(all.len(), 2, "{:?}", ids(&all));
+        assert_eq!(
+            all[0].id, 100,
+            "the flood's first story stands for all of it"
+        );
+        assert_eq!(
+            all[0].repeated,
+            Some(Repeated {
+                count: 5_000,
+                first_ms: t0,
+                last_ms: t0 + 4_999
+            })
+        );
+        let real = journal.query(&StoryFilter {
+            client: Some("real-device".into()),
+            ..Default::default()
+        });
+        assert_eq!(ids(&real), [1]);
+        let s = summary(&all);
+        assert_eq!((s.stories, s.failed), (5_001, 5_000));
+        assert_eq!(s.by_cause[0].failures, 5_000);
+
+        // The log: the real device, the flood's first story, and (at flush) one summary line
+        // with the same id and the count.
+        journal.flush();
+        assert_eq!(read_ids_and_counts(&path), [(1, 1), (100, 1), (100, 5_000)]);
+        // A second flush adds nothing: the log has that count already.
+        journal.flush();
+        assert_eq!(read_lines(&path).len(), 3);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    /// A device whose failures alternate between two causes has the fold it repeated last as
+    /// its latest story.
+    #[test]
+    fn a_repeat_makes_its_story_the_devices_latest_again() {
+        let journal = Journal::with_devices(2, 10, None).unwrap();
+        let t0 = 1_795_383_601_000;
+        journal.record(refused_at(1, "10.0.0.5:1", Some("dev"), t0));
+        let mut other = story(2, "10.0.0.5:2", Some("dev"), no_sni());
+        other.started_ms = t0 + 10;
+        journal.record(other);
+        journal.record(refused_at(3, "10.0.0.5:3", Some("dev"), t0 + 20));
+        // Ring of two (stories 1 and 4): story 2 is gone, and the device index holds story 1
+        // (×2), its latest.
+        journal.record(story(4, "10.9.9.9:1", Some("someone-else"), ok()));
+        let dev = journal.query(&StoryFilter {
+            client: Some("dev".into()),
+            ..Default::default()
+        });
+        let got: Vec<_> = dev
+            .iter()
+            .map(|s| (s.id, s.repeated.map(|r| r.count)))
+            .collect();
+        assert_eq!(got, [(1, Some(2))]);
+    }
+
+    /// A pause longer than the window starts a new story; the closed one leaves its summary;
+    /// a quiet folded story is closed by the sweep.
+    #[test]
+    fn folding_stops_after_a_quiet_window() {
+        let dir = temp_dir("window");
+        let path = dir.join("stories.jsonl");
+        let config = JsonlConfig {
+            path: path.clone(),
+            max_bytes: 1 << 20,
+            keep: 1,
+        };
+        let journal = Journal::new(100, Some(config)).unwrap();
+        let t0 = 1_795_383_601_000;
+        for i in 0..3 {
+            journal.record(refused_at(1 + i, "10.0.0.5:1", Some("dev"), t0 + i * 1_000));
+        }
+        // Another cause, client id or address does not fold with them.
+        journal.record(refused_at(10, "10.0.0.5:1", Some("other"), t0 + 2_500));
+        journal.record(refused_at(11, "10.0.0.6:1", Some("dev"), t0 + 2_600));
+        let later = t0 + 2_000 + REPEAT_WINDOW_MS + 1;
+        journal.record(refused_at(20, "10.0.0.5:2", Some("dev"), later));
+        journal.record(refused_at(21, "10.0.0.5:3", Some("dev"), later + 5));
+        journal.close_quiet(later + 5 + REPEAT_WINDOW_MS + 1);
+        journal.flush();
+        assert_eq!(
+            read_ids_and_counts(&path),
+            [(1, 1), (10, 1), (11, 1), (1, 3), (20, 1), (20, 2)]
+        );
+        let dev = journal.query(&StoryFilter {
+            client: Some("dev".into()),
+            ip: Some("10.0.0.5".into()),
+            ..Default::default()
+        });
+        let counts: Vec<_> = dev
+            .iter()
+            .map(|s| (s.id, s.repeated.map(|r| r.count)))
+            .collect();
+        assert_eq!(counts, [(20, Some(2)), (1, Some(3))]);
+        // A failure that is not repeated within the window carries no count.
+        let lone_at = later + 5 + 2 * REPEAT_WINDOW_MS;
+        journal.record(refused_at(30, "10.0.0.6:9", Some("dev"), lone_at));
+        journal.record(refused_at(
+            31,
+            "10.0.0.6:9",
+            Some("dev"),
+            lone_at + REPEAT_WINDOW_MS + 1,
+        ));
+        let six = journal.query(&StoryFilter {
+            ip: Some("10.0.0.6".into()),
+            ..Default::default()
+        });
+        let counts: Vec<_> = six
+            .iter()
+            .map(|s| (s.id, s.repeated.map(|r| r.count)))
+            .collect();
+        assert_eq!(counts, [(31, None), (30, None), (11, None)]);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    /// A flood that changes its client id every time is not folded, but it evicts only devices
+    /// that never connected: a device that did keeps its last story, and memory stays bounded.
+    #[test]
+    fn distinct_failing_clients_cannot_evict_a_connected_device() {
+        let journal = Journal::with_devices(10, 50, None).unwrap();
+        journal.record(connected_story(1, "10.9.0.7:4000", "real-device"));
+        let t0 = 1_795_383_601_000;
+        for i in 0..10_000u64 {
+            let client = format!("flood-{i}");
+            journal.record(refused_at(100 + i, "127.0.0.1:5000", Some(&client), t0 + i));
+        }
+        let real = journal.query(&StoryFilter {
+            client: Some("real-device".into()),
+            ..Default::default()
+        });
+        assert_eq!(ids(&real), [1]);
+        let all = journal.query(&StoryFilter::default());
+        assert!(all.len() <= 10 + 50, "{}", all.len());
+        assert_eq!(all[0].id, 100 + 9_999);
+        let state = journal.inner.lock_state();
+        assert!(state.entries.len() <= 60 && state.devices.len() <= 50);
+        assert!(
+            state.open.len() <= 60,
+            "open folds are bounded with the entries"
+        );
+    }
+
+    /// A flood with a new client id each time from one address evicts only its own devices
+    /// that never connected: another address's failing device keeps its story.
+    #[test]
+    fn one_address_holds_only_its_share_of_the_device_index() {
+        let journal = Journal::with_devices(10, 100, None).unwrap();
+        let t0 = 1_795_383_601_000;
+        journal.record(refused_at(1, "10.7.0.9:4000", Some("stuck-device"), t0));
+        for i in 0..5_000u64 {
+            let client = format!("flood-{i}");
+            journal.record(refused_at(100 + i, "127.0.0.1:5000", Some(&client), t0 + i));
+        }
+        let stuck = journal.query(&StoryFilter {
+            client: Some("stuck-device".into()),
+            ..Default::default()
+        });
+        assert_eq!(ids(&stuck), [1]);
+        let state = journal.inner.lock_state();
+        assert_eq!(state.untrusted_by_address["127.0.0.1"].len(), 10);
+        assert_eq!(state.devices.len(), 11);
+        assert_eq!(state.lru[0].len() + state.lru[1].len(), state.devices.len());
+    }
+
     #[test]
     fn ring_of_zero_keeps_nothing() {
         let journal = Journal::new(0, None).unwrap();
@@ -956,7 +1666,7 @@ pub(crate) mod tests {
     fn jsonl_is_written_and_rotated() {
         let dir = temp_dir("rotate");
         let path = dir.join("sub").join("stories.jsonl");
-        let one_line = serde_json::to_vec(&story(1, "10.0.0.1:1000", Some("d"), no_sni()))
+        let one_line = serde_json::to_vec(&story(1, "10.0.0.1:1000", Some("d1"), no_sni()))
             .unwrap()
             .len() as u64
             + 1;
@@ -968,7 +1678,13 @@ pub(crate) mod tests {
         };
         let journal = Journal::new(100, Some(config)).unwrap();
         for id in 1..=9 {
-            journal.record(story(id, "10.0.0.1:1000", Some("d"), no_sni()));
+            // Distinct devices: identical failures would fold into one story.
+            journal.record(story(
+                id,
+                "10.0.0.1:1000",
+                Some(&format!("d{id}")),
+                no_sni(),
+            ));
         }
         journal.flush();
 
@@ -981,8 +1697,41 @@ pub(crate) mod tests {
             assert!(fs::metadata(&file).unwrap().len() <= one_line * 2 + one_line / 2);
         }
         let back = read_lines(&rotated_path(&path, 1));
-        assert_eq!(back[0], story(7, "10.0.0.1:1000", Some("d"), no_sni()));
+        assert_eq!(back[0], story(7, "10.0.0.1:1000", Some("d7"), no_sni()));
         assert_eq!(back[0].verdict.cause, "tls.no_sni");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    /// Issue 9 defect 5: the story log and its rotated files are 0600, a data directory
+    /// Lantern creates is 0700, and a log left with a looser mode is tightened.
+    #[cfg(unix)]
+    #[test]
+    fn log_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = temp_dir("modes");
+        let data = dir.join("data").join("nested");
+        let path = data.join("stories.jsonl");
+        let config = JsonlConfig {
+            path: path.clone(),
+            max_bytes: 10,
+            keep: 2,
+        };
+        let journal = Journal::new(10, Some(config.clone())).unwrap();
+        for id in 1..=3 {
+            journal.record(story(id, &format!("10.0.0.{id}:1000"), None, no_sni()));
+        }
+        journal.flush();
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&dir.join("data")), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&rotated_path(&path, 1)), 0o600);
+        assert_eq!(mode(&rotated_path(&path, 2)), 0o600);
+        drop(journal);
+
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let _again = Journal::new(10, Some(config)).unwrap();
+        assert_eq!(mode(&path), 0o600, "an existing log is tightened");
         let _ = fs::remove_dir_all(dir);
     }
 
@@ -997,7 +1746,7 @@ pub(crate) mod tests {
         };
         for id in [1, 2] {
             let journal = Journal::new(10, Some(config.clone())).unwrap();
-            journal.record(story(id, "10.0.0.1:1000", None, no_sni()));
+            journal.record(story(id, &format!("10.0.0.{id}:1000"), None, no_sni()));
             journal.flush();
         }
         assert_eq!(ids(&read_lines(&path)), [1, 2]);
@@ -1015,7 +1764,7 @@ pub(crate) mod tests {
         };
         let journal = Journal::new(10, Some(config)).unwrap();
         for id in 1..=3 {
-            journal.record(story(id, "10.0.0.1:1000", None, no_sni()));
+            journal.record(story(id, &format!("10.0.0.{id}:1000"), None, no_sni()));
         }
         journal.flush();
         assert_eq!(ids(&read_lines(&path)), [3]);

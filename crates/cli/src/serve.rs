@@ -78,6 +78,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         // Install the signal handlers before anything is announced, so a SIGTERM that follows
         // the "listening" line at once still stops the broker cleanly.
         let shutdown = crate::signals::shutdown()?;
+        // Created owner-only (0700) before the development PKI or the story log writes into it.
+        crate::journal::create_private_dir(&data_dir).with_context(|| {
+            format!("cannot create the data directory {}", data_dir.display())
+        })?;
         let (tenants, dev_pki, auth_files) = build_tenants(&config, &data_dir)?;
         let journal = crate::journal::Journal::new(
             1000,
@@ -107,19 +111,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             println!("lantern listening on {} ({})", l.addr, l.transport.as_str());
             info!(listener = %l.name, addr = %l.addr, transport = l.transport.as_str(), "listening");
         }
-        let admin_addr = args.admin.unwrap_or(crate::admin::DEFAULT_ADMIN_ADDR);
-        let admin = match crate::admin::bind(admin_addr).await {
-            Ok(listener) => {
-                info!(addr = %listener.local_addr()?, "admin API (lantern why) listening");
-                let journal = journal.clone();
-                Some(tokio::spawn(crate::admin::serve_admin(listener, journal, std::future::pending())))
-            }
-            Err(e) if args.admin.is_some() => return Err(e),
-            Err(e) => {
-                warn!("no admin API, so `lantern why` cannot ask this broker (it can still read the story log with --file): {e:#}");
-                None
-            }
-        };
+        let admin = crate::admin::bind_for_serve(args.admin, crate::admin::DEFAULT_ADMIN_ADDR).await?.map(|listener| {
+            let journal = journal.clone();
+            tokio::spawn(crate::admin::serve_admin(listener, journal, std::future::pending()))
+        });
         crate::signals::reload_on_sighup(ConfigReloader {
             tls: server.reloader(),
             passwords: auth_files.passwords,

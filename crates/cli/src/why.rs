@@ -274,9 +274,15 @@ pub(crate) fn render_story(story: &Story, verbose: bool) -> String {
         Outcome::Ok => "ok",
         Outcome::Failed => "FAILED",
     };
-    let _ = writeln!(s, " {outcome} {}", journal::cause_id(story));
+    let _ = write!(s, " {outcome} {}", journal::cause_id(story));
+    if let Some(r) = &story.repeated {
+        let _ = write!(s, " {}", repeated_text(r));
+    }
+    s.push('\n');
     if !story.verdict.sentence.is_empty() {
-        let _ = writeln!(s, "  {}", clean(&story.verdict.sentence));
+        // Stories are recorded redacted; redacting again covers logs written before that.
+        let sentence = lantern_diag::redact(&story.verdict.sentence);
+        let _ = writeln!(s, "  {}", clean(&sentence));
     }
     for fix in &story.verdict.fixes {
         let _ = writeln!(s, "  fix: {}", clean(fix));
@@ -356,6 +362,30 @@ fn session_line(kind: &EventKind) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// `×9,874 in 3 s`: how often a folded failure happened, and over how long.
+fn repeated_text(r: &lantern_diag::Repeated) -> String {
+    let span_ms = r.last_ms.saturating_sub(r.first_ms);
+    let span = if span_ms < 10_000 {
+        format!("{:.1}", span_ms as f64 / 1000.0)
+    } else {
+        (span_ms / 1000).to_string()
+    };
+    format!("×{} in {span} s", thousands(r.count))
+}
+
+/// 9874 → `9,874`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `+3 ms  client_hello cipher_suites=A,B fingerprint=… versions=TLSv1.2`: the event's fields as
@@ -491,6 +521,14 @@ fn read_log(path: &Path, filter: &StoryFilter) -> anyhow::Result<Vec<Story>> {
             }
             match serde_json::from_slice::<Story>(&line) {
                 Ok(story) if filter.matches(&story) => {
+                    // A summary line of a folded story replaces the line it counts (the same
+                    // story, written first with no count).
+                    if story.repeated.is_some() {
+                        kept.retain(|k: &Story| {
+                            (k.id, k.started_ms, &k.peer)
+                                != (story.id, story.started_ms, &story.peer)
+                        });
+                    }
                     kept.push_back(story);
                     if filter.last.is_some_and(|n| kept.len() > n) {
                         kept.pop_front();
@@ -692,6 +730,51 @@ mod tests {
         ));
         journal.flush();
         dir
+    }
+
+    /// Issue 9 defect 7: a folded flood reads as one story with its count, from the log (the
+    /// summary line replaces the first line of the same story) and rendered with `×N in T s`.
+    #[test]
+    fn a_folded_story_shows_its_count() {
+        let dir = temp_dir("folded");
+        let journal = Journal::new(
+            10,
+            Some(JsonlConfig {
+                path: dir.join("stories.jsonl"),
+                max_bytes: 1 << 20,
+                keep: 1,
+            }),
+        )
+        .unwrap();
+        for i in 0..9_874u64 {
+            let mut s = story(10, "127.0.0.1:40000", None, Cause::NoCredentials);
+            s.started_ms += i * 3_000 / 9_873;
+            journal.record(s);
+        }
+        journal.record(story(20, "10.0.0.2:1000", Some("dev-2"), ok()));
+        journal.flush();
+        let lines = fs::read_to_string(dir.join("stories.jsonl")).unwrap();
+        assert_eq!(lines.lines().count(), 3, "{lines}");
+
+        let (found, text) = output(&args(&["--file", dir.to_str().unwrap(), "--all"]));
+        assert!(found);
+        let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("2026")).collect();
+        assert_eq!(
+            headers,
+            // The log is newest last by line, and the summary line was written last (at flush).
+            [
+                "2026-11-22T21:40:01Z 127.0.0.1:40000 tls tenant=acme FAILED auth.no_credentials ×9,874 in 3.0 s",
+                "2026-11-22T21:40:01Z 10.0.0.2:1000 tls tenant=acme client=dev-2 ok session.client_disconnect",
+            ],
+            "{text}"
+        );
+        let (_, text) = output(&args(&["--file", dir.to_str().unwrap(), "--summary"]));
+        assert!(text.contains("9874 of 9875 stories failed."), "{text}");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        let _ = fs::remove_dir_all(dir);
     }
 
     #[test]

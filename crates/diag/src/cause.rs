@@ -805,10 +805,13 @@ impl Cause {
                     "SIMCom modem: a plain port needs server type 0 in AT+CMQTTACCQ and no AT+CMQTTSSLCFG".into(),
                 ],
             ),
-            Self::HttpOnMqttPort { request_line } => (
+            Self::HttpOnMqttPort { request_line } => {
+                let request_line = crate::redact(request_line);
+                (
                 format!("An HTTP request ({request_line:?}) arrived on {listener}, a native MQTT listener that expects a CONNECT (first byte 0x10)."),
                 vec!["point WebSocket clients at the WebSocket listener (ws:// or wss://, with its ws_path)".into()],
-            ),
+            )
+            }
             Self::MqttOnWsPort => (
                 format!("Native MQTT (not an HTTP upgrade request) arrived on {listener}, which expects a WebSocket upgrade (GET with Upgrade: websocket)."),
                 vec![
@@ -817,6 +820,8 @@ impl Cause {
                 ],
             ),
             Self::TextInsteadOfPacket { text } => {
+                // Recorded redacted already; again here for stories written before that.
+                let text = crate::redact(text);
                 let at = text.trim_start().get(..2).is_some_and(|p| p.eq_ignore_ascii_case("AT"));
                 (
                     format!("Text arrived where an MQTT CONNECT (first byte 0x10) was expected: {text:?}."),

@@ -8,8 +8,12 @@
 
 mod cause;
 pub mod hello;
+pub mod redact;
 mod story;
 pub mod suites;
 
 pub use cause::{Cause, Outcome, Verdict};
-pub use story::{Counters, DeviceGuess, Event, EventKind, HelloSummary, Initiator, Story};
+pub use redact::redact;
+pub use story::{
+    Counters, DeviceGuess, Event, EventKind, HelloSummary, Initiator, Repeated, Story,
+};

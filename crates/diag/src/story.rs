@@ -38,6 +38,22 @@ pub struct Story {
     pub cause: Cause,
     /// The explanation of `cause`.
     pub verdict: Verdict,
+    /// Set when this story stands for repeated identical failures (the same peer address,
+    /// cause and client id, each within a short time of the last), which the journal folds
+    /// into one story so that a flood cannot push other devices' stories out.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub repeated: Option<Repeated>,
+}
+
+/// How often a folded failure happened.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Repeated {
+    /// Connections this story stands for, itself included (at least 2).
+    pub count: u64,
+    /// When the first of them ended, milliseconds since the Unix epoch.
+    pub first_ms: u64,
+    /// When the last of them ended.
+    pub last_ms: u64,
 }
 
 /// One event of a story.
@@ -64,7 +80,8 @@ pub enum EventKind {
     FirstBytes {
         /// "tls_client_hello", "mqtt_connect", "http", "text", "binary".
         looks_like: String,
-        /// Up to 32 bytes in hex.
+        /// Up to 32 bytes in hex: a CONNECT only up to its keep alive, and text or HTTP after
+        /// [`crate::redact`] has replaced the credentials in it.
         hex: String,
     },
     /// The TLS ClientHello (boxed: it is large, and most events are small).

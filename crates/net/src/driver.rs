@@ -498,12 +498,14 @@ fn with_client_cert(
     }
 }
 
-/// A request path without its query: presigned URLs carry credentials there.
+/// A request path without its query: presigned URLs carry credentials there. An absolute
+/// target (`ws://user:pass@host/mqtt`) has its userinfo redacted too.
 fn without_query(path: &str) -> String {
-    match path.split_once('?') {
+    let path = match path.split_once('?') {
         Some((path, _)) => format!("{path}?…"),
         None => path.to_owned(),
-    }
+    };
+    lantern_diag::redact(&path).into_owned()
 }
 
 fn ws_event(info: &ws::UpgradeInfo, status: u16) -> EventKind {
@@ -582,9 +584,8 @@ fn classify_not_tls(raw: &[u8], error: &HelloError) -> (Initiator, Cause) {
                 .take(64)
                 .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
             if printable && !raw.is_empty() {
-                let text = String::from_utf8_lossy(&raw[..raw.len().min(120)])
-                    .trim_end()
-                    .to_owned();
+                let text = String::from_utf8_lossy(&raw[..raw.len().min(120)]);
+                let text = lantern_diag::redact(text.trim_end()).into_owned();
                 (Initiator::Client, Cause::TextInsteadOfPacket { text })
             } else {
                 (

@@ -124,7 +124,19 @@ impl Recorder {
             None => return,
         };
         let shown = &bytes[..safe_prefix(bytes).min(32)];
-        let hex = hex(shown);
+        // Text (AT commands, HTTP) is shown redacted: the hex of the first 32 bytes would
+        // otherwise carry a short password (`AT+QMTCONN=0,"c","u","pw"`) past the redaction.
+        let hex = match looks_like {
+            "text" | "http" => {
+                let text = String::from_utf8_lossy(&bytes[..bytes.len().min(256)]);
+                let redacted = lantern_diag::redact(&text);
+                match redacted {
+                    std::borrow::Cow::Owned(r) => hex(&r.as_bytes()[..r.len().min(32)]),
+                    std::borrow::Cow::Borrowed(_) => hex(shown),
+                }
+            }
+            _ => hex(shown),
+        };
         self.event(EventKind::FirstBytes {
             looks_like: looks_like.into(),
             hex,
@@ -334,10 +346,13 @@ pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initi
             Broker,
             match foreign {
                 Foreign::TlsClientHello => Cause::TlsOnPlainPort,
+                // Quoted input is redacted before it reaches the story, the log or the API.
                 Foreign::Http { request_line } => Cause::HttpOnMqttPort {
-                    request_line: request_line.clone(),
+                    request_line: lantern_diag::redact(request_line).into_owned(),
                 },
-                Foreign::Text { text } => Cause::TextInsteadOfPacket { text: text.clone() },
+                Foreign::Text { text } => Cause::TextInsteadOfPacket {
+                    text: lantern_diag::redact(text).into_owned(),
+                },
                 Foreign::Binary { hex, packet } => Cause::NotAConnect {
                     hex: hex.clone(),
                     packet: packet.map(str::to_owned),
@@ -519,6 +534,30 @@ mod tests {
         assert_eq!(got.len(), 2, "one story each, none twice");
         assert_eq!(got[0].verdict.cause, "broker.internal");
         assert_eq!(got[1].verdict.cause, "net.peer_closed");
+    }
+
+    /// Issue 9 defect 5: the hex of text is the hex of the redacted text, so a short command's
+    /// password does not come back in hex.
+    #[test]
+    fn first_bytes_of_text_are_redacted_before_hex() {
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        let mut rec = Recorder::new(1, "tcp", "tcp", peer, None, None);
+        rec.first_bytes(b"AT+QMTCONN=0,\"c\",\"u\",\"pw9\"\r\n");
+        let hex_shown = rec
+            .story
+            .events
+            .iter()
+            .find_map(|e| match &e.kind {
+                EventKind::FirstBytes { hex, looks_like } => {
+                    assert_eq!(looks_like, "text");
+                    Some(hex.clone())
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(hex_shown, hex(&br#"AT+QMTCONN=0,"c","<redacted>","<"#[..]));
+        assert!(!hex_shown.contains(&hex(b"pw9")), "{hex_shown}");
+        rec.finish(Initiator::Client, Cause::PeerClosed, None);
     }
 
     #[test]

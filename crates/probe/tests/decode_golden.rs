@@ -18,6 +18,26 @@ fn dir(sub: &str) -> PathBuf {
         .join("decode")
 }
 
+/// Whether golden files are to be rewritten: only `UPDATE_GOLDEN=1` does it. Any other value
+/// (`0`, `false`, empty) compares, so a stray variable never turns a mismatch into a pass.
+fn update_golden() -> bool {
+    update_requested(std::env::var_os("UPDATE_GOLDEN").as_deref())
+}
+
+fn update_requested(value: Option<&std::ffi::OsStr>) -> bool {
+    value.is_some_and(|v| v == "1")
+}
+
+#[test]
+fn only_update_golden_1_rewrites() {
+    use std::ffi::OsStr;
+    assert!(update_requested(Some(OsStr::new("1"))));
+    for other in ["0", "", "false", "no", "true", "yes", "2"] {
+        assert!(!update_requested(Some(OsStr::new(other))), "{other:?}");
+    }
+    assert!(!update_requested(None));
+}
+
 fn fixture(name: &str) -> String {
     fs::read_to_string(dir("fixtures").join(name)).unwrap()
 }
@@ -27,7 +47,7 @@ fn golden(name: &str) -> Report {
     let report = decode_text(&fixture(name));
     let actual = report.to_text();
     let path = dir("golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+    if update_golden() {
         fs::write(&path, &actual).unwrap();
     } else {
         let expected = fs::read_to_string(&path)

@@ -4,8 +4,8 @@
 //! SNI ignored, the chain — every profile's verdict, and a `--save-ca` file that
 //! `mosquitto_pub --cafile` accepts.
 //!
-//! Skipped (with a message) when `mosquitto` is not installed. Every wait is bounded; the port
-//! is found free by the OS.
+//! Fails when `mosquitto` or `mosquitto_pub` is not installed (CI installs both): a missing
+//! tool never turns into a pass. Every wait is bounded; the port is found free by the OS.
 
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -158,10 +158,9 @@ fn verdict<'a>(r: &'a Report, name: &str) -> &'a probe::ProfileVerdict {
 
 #[test]
 fn probe_maps_mosquitto_with_tls_and_its_saved_ca_works_for_mosquitto_pub() {
-    let Some(exe) = mosquitto_exe() else {
-        eprintln!("SKIPPED: mosquitto is not installed (apt-get install mosquitto)");
-        return;
-    };
+    // A missing broker is a failure, never a skip: CI installs mosquitto (`.ci/run`).
+    let exe = mosquitto_exe()
+        .expect("mosquitto is not installed (apt-get install mosquitto); this test needs it");
     let data = scratch("pki");
     lantern_pki::DevPki::ensure(&data).unwrap();
     let pki = lantern_pki::DevPkiPaths::new(&data);
@@ -311,7 +310,7 @@ fn probe_maps_mosquitto_with_tls_and_its_saved_ca_works_for_mosquitto_pub() {
     );
     match out {
         Some(status) => assert!(status, "mosquitto_pub --cafile {} failed", saved.display()),
-        None => eprintln!("SKIPPED mosquitto_pub check: mosquitto_pub is not installed"),
+        None => panic!("mosquitto_pub is not installed (apt-get install mosquitto-clients)"),
     }
     let _ = fs::remove_dir_all(&data);
 }

@@ -1133,3 +1133,56 @@ macro_rules! both_versions {
         }
     };
 }
+
+// ------------------------------------------------------------------------------------------------
+// Admin API and story log (issue 9: evidence)
+// ------------------------------------------------------------------------------------------------
+
+/// The admin API address a broker started with `--admin 127.0.0.1:0` announced in its log
+/// (`admin API (lantern why) listening addr=127.0.0.1:PORT`).
+pub fn admin_addr(b: &Broker) -> String {
+    let lines = b.wait_log(&["admin API (lantern why) listening"], 1, WAIT);
+    let line = &lines[0];
+    let at = line
+        .find("addr=")
+        .unwrap_or_else(|| panic!("no addr= in {line:?}"));
+    line[at + 5..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned()
+}
+
+/// The story log of a broker started in its scratch directory (default data directory).
+pub fn story_path(b: &Broker) -> PathBuf {
+    b.dir().join("lantern-data").join("stories.jsonl")
+}
+
+/// The story log's text once it has at least `n` lines (bounded by [`WAIT`]).
+pub fn story_lines(b: &Broker, n: usize) -> String {
+    let path = story_path(b);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        if text.lines().count() >= n {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {n} stories in {}:\n{text}",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `GET target` from the admin API at `addr` over a raw socket, bounded; the whole answer.
+pub fn admin_get(addr: &str, target: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect to the admin API");
+    s.set_read_timeout(Some(WAIT)).expect("read timeout");
+    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("send the request");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read the answer");
+    String::from_utf8_lossy(&out).into_owned()
+}

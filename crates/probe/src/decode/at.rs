@@ -293,7 +293,9 @@ type Parts = (AtKind, String, Vec<String>, String);
 
 /// Parses one transcript line into zero or more AT items.
 pub(crate) fn parse_line(text: &str) -> Vec<Parts> {
-    let t = strip_comment(text.trim());
+    // Credentials in commands (`AT+CMQTTCONNECT=…,"user","pass"`) never reach the output.
+    let redacted = lantern_diag::redact(text.trim());
+    let t = strip_comment(&redacted);
     if t.is_empty() {
         return Vec::new();
     }
