@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,10 +13,11 @@ use lantern_broker::auth::AccessPolicy;
 use lantern_broker::Broker;
 use lantern_pki::IdentitySource;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::driver;
+use crate::limits::{Admission, ConnLimits, Handshakes};
 use crate::tls::{TenantTlsFiles, TlsConfigError, TlsPolicy, TlsSetup};
 use crate::ws::WsSettings;
 
@@ -77,8 +79,16 @@ pub struct ListenerSpec {
     pub default_tenant: Arc<str>,
     /// Longest time for the TLS handshake or the WebSocket upgrade.
     pub handshake_timeout: Duration,
-    /// Most handshakes in progress at once; more wait (up to the handshake timeout).
+    /// Longest time a TLS or WebSocket socket may stay silent after accept: a client sends its
+    /// ClientHello (or upgrade request) right after TCP connects, so a socket that sends
+    /// nothing is closed sooner than one in the middle of a handshake.
+    pub first_byte_timeout: Duration,
+    /// Most handshakes in progress at once; when full, the oldest in progress is closed
+    /// (`net.handshake_evicted`) so a new connection never waits for a slot.
     pub max_handshakes: usize,
+    /// Most handshakes in progress from one source address (IPv6: one /64); more are refused
+    /// at accept (`net.connection_limit`).
+    pub max_handshakes_per_ip: Option<NonZeroUsize>,
 }
 
 impl ListenerSpec {
@@ -93,7 +103,9 @@ impl ListenerSpec {
             allow_anonymous: true,
             default_tenant: "default".into(),
             handshake_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(3),
             max_handshakes: 1024,
+            max_handshakes_per_ip: NonZeroUsize::new(128),
         }
     }
 }
@@ -171,7 +183,9 @@ pub(crate) struct ListenerCtx {
     pub(crate) tenants: HashMap<Arc<str>, (Arc<Broker>, Arc<AccessPolicy>, IdentitySource)>,
     pub(crate) tls: Option<RwLock<Arc<TlsSetup>>>,
     pub(crate) ws: WsSettings,
-    pub(crate) handshakes: Semaphore,
+    pub(crate) handshakes: Arc<Handshakes>,
+    /// Connection limits shared by every listener.
+    pub(crate) admission: Arc<Admission>,
     /// Where finished stories go.
     pub(crate) sink: Option<crate::story::StorySink>,
 }
@@ -260,12 +274,24 @@ fn build_tls(
 }
 
 impl Server {
-    /// Binds every listener and builds its TLS setup, failing on the first problem.
+    /// Binds every listener and builds its TLS setup, failing on the first problem. The
+    /// connection limits are the defaults of [`ConnLimits`].
     pub async fn bind(
         tenants: Vec<Tenant>,
         specs: &[ListenerSpec],
         sink: Option<crate::story::StorySink>,
     ) -> Result<Self, ServerError> {
+        Self::bind_with_limits(tenants, specs, sink, ConnLimits::default()).await
+    }
+
+    /// [`Server::bind`] with connection limits shared by every listener.
+    pub async fn bind_with_limits(
+        tenants: Vec<Tenant>,
+        specs: &[ListenerSpec],
+        sink: Option<crate::story::StorySink>,
+        limits: ConnLimits,
+    ) -> Result<Self, ServerError> {
+        let admission = Arc::new(Admission::new(limits));
         let mut listeners = Vec::with_capacity(specs.len());
         for spec in specs {
             if !tenants.iter().any(|t| t.name == spec.default_tenant) {
@@ -318,7 +344,11 @@ impl Server {
                 tenants: per_tenant,
                 tls,
                 ws: ws_settings(&spec, &tenants),
-                handshakes: Semaphore::new(spec.max_handshakes.max(1)),
+                handshakes: Arc::new(Handshakes::new(
+                    spec.max_handshakes,
+                    spec.max_handshakes_per_ip,
+                )),
+                admission: admission.clone(),
                 sink: sink.clone(),
                 spec,
             };
