@@ -158,7 +158,7 @@ fn issue_9_handshakes_per_address_are_capped() {
     let attackers = rt.block_on(open_many(port, 50, 50, 3, None));
     let refused = b.wait_log(&["cause=\"net.connection_limit\""], 30, WAIT);
     assert!(
-        refused[0].contains("address 127.0.3.1 already had 20 connections open (max_handshakes_per_ip = 20)"),
+        refused[0].contains("address 127.0.3.1 already had 20 handshakes in progress (max_handshakes_per_ip = 20)"),
         "{}",
         refused[0]
     );
@@ -347,63 +347,137 @@ fn issue_9_max_connections_refuses_at_accept() {
 // Read back-pressure (crates/net/src/driver.rs)
 // ------------------------------------------------------------------------------------------------
 
-/// A client that publishes QoS 1 as fast as it can to a topic it subscribes to itself and never
-/// reads: its PUBACKs and deliveries back up. The broker stops reading from it while its
-/// output waits, so its writes stall (it is paced) and the broker's memory stays bounded.
+/// A client that sends QoS 1 PUBLISHes as fast as it can and never reads its PUBACKs. The
+/// broker stops reading from it while more than 256 KiB of output waits (driver.rs), so its
+/// writes stall — it is paced — and the broker's memory stays bounded. Before, the PUBACKs
+/// piled up inside the connection while reading went on: ~7 MB in 4 s and growing.
 #[test]
-fn issue_9_client_that_never_reads_is_paced() {
+fn issue_9_client_that_never_reads_its_pubacks_is_paced() {
     let _serial = serial();
     let b = Broker::start();
     let rt = runtime();
     let rss_before = rss_kib(b.pid());
-    let mut s = std_stream(&rt, LEGIT, b.port);
+    // A small receive buffer, as on a device: otherwise Linux grows it to tcp_rmem's maximum
+    // (32 MiB here) and the kernel, not the broker, holds the PUBACKs for a long while.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut s = rt
+        .block_on(async {
+            socket.bind(SocketAddr::new(IpAddr::V4(LEGIT), 0))?;
+            socket
+                .connect(SocketAddr::from(([127, 0, 0, 1], b.port)))
+                .await?
+                .into_std()
+        })
+        .unwrap();
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
     s.write_all(CONNECT_311).unwrap();
     let mut connack = [0u8; 4];
     s.read_exact(&mut connack).unwrap();
     assert_eq!(connack, CONNACK_OK);
-    // SUBSCRIBE packet id 1, "t" at QoS 1; SUBACK is 5 bytes.
-    s.write_all(&[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x01])
+
+    // From here on it never reads. Each write is 5,000 QoS 1 PUBLISHes to "u", 1-byte payload.
+    let mut batch = Vec::new();
+    for id in 1..=5000u16 {
+        let [hi, lo] = id.to_be_bytes();
+        batch.extend_from_slice(&[0x32, 0x06, 0x00, 0x01, b'u', hi, lo, b'x']);
+    }
+    let (written, elapsed, stalled) = write_until_stalled(&mut s, &batch, Duration::from_secs(15));
+    let rss_during = rss_kib(b.pid());
+    println!(
+        "never-reading QoS 1 publisher: wrote {} KiB ({} PUBLISHes) in {elapsed:?}, stalled: {stalled}; RSS {rss_before} KiB -> {rss_during} KiB",
+        written / 1024,
+        written / 8
+    );
+    assert!(
+        stalled,
+        "the client's writes never stalled: {} KiB written",
+        written / 1024
+    );
+    assert!(
+        written < 64 * 1024 * 1024,
+        "{} KiB written before the broker paused reading",
+        written / 1024
+    );
+    assert!(
+        rss_during < rss_before + 32 * 1024,
+        "RSS {rss_before} KiB -> {rss_during} KiB"
+    );
+}
+
+/// A subscriber that never reads while a publisher floods it with 1 KiB QoS 0 messages for
+/// 3 s: what waits for it is bounded (its queue and at most 256 KiB of output), so the
+/// broker's memory stays bounded however much is published.
+#[test]
+fn issue_9_subscriber_that_never_reads_keeps_memory_bounded() {
+    let _serial = serial();
+    let b = Broker::start();
+    let rt = runtime();
+    let rss_before = rss_kib(b.pid());
+    let mut sub = std_stream(&rt, LEGIT, b.port);
+    sub.write_all(CONNECT_311).unwrap();
+    let mut connack = [0u8; 4];
+    sub.read_exact(&mut connack).unwrap();
+    assert_eq!(connack, CONNACK_OK);
+    // SUBSCRIBE packet id 1, "t" at QoS 0; SUBACK granted QoS 0.
+    sub.write_all(&[0x82, 0x06, 0x00, 0x01, 0x00, 0x01, b't', 0x00])
         .unwrap();
     let mut suback = [0u8; 5];
-    s.read_exact(&mut suback).unwrap();
-    assert_eq!(suback, [0x90, 0x03, 0x00, 0x01, 0x01]);
+    sub.read_exact(&mut suback).unwrap();
+    assert_eq!(suback, [0x90, 0x03, 0x00, 0x01, 0x00]);
 
-    // From here on it never reads. Each write is 1,000 QoS 1 PUBLISHes of 1 KiB.
+    let mut publisher = std::net::TcpStream::connect(b.addr()).unwrap();
+    let connect_pub: Vec<u8> = CONNECT_311
+        .iter()
+        .copied()
+        .map(|c| if c == b'l' { b'p' } else { c })
+        .collect();
+    publisher.write_all(&connect_pub).unwrap();
+    publisher.set_read_timeout(Some(WAIT)).unwrap();
+    publisher.read_exact(&mut connack).unwrap();
+    assert_eq!(connack, CONNACK_OK);
+    // 100 QoS 0 PUBLISHes to "t" of 1 KiB each per write.
     let mut batch = Vec::new();
-    for id in 1..=1000u16 {
-        let [hi, lo] = id.to_be_bytes();
-        batch.extend_from_slice(&[0x32, 0x85, 0x08, 0x00, 0x01, b't', hi, lo]);
+    for _ in 0..100 {
+        batch.extend_from_slice(&[0x30, 0x83, 0x08, 0x00, 0x01, b't']);
         batch.extend(std::iter::repeat_n(0x42, 1024));
     }
+    let peak = RssPeak::watch(b.pid());
+    let (written, elapsed, _) = write_until_stalled(&mut publisher, &batch, Duration::from_secs(3));
+    let peak = peak.stop();
+    println!(
+        "subscriber that never reads: publisher wrote {} MiB in {elapsed:?}; RSS {rss_before} KiB before, peak {peak} KiB",
+        written >> 20
+    );
+    assert!(
+        written > 8 << 20,
+        "the flood was too small to prove anything: {written} bytes"
+    );
+    assert!(
+        peak < rss_before + 64 * 1024,
+        "peak RSS {peak} KiB (before {rss_before} KiB)"
+    );
+    drop(sub);
+}
+
+/// Writes `batch` again and again for at most `limit`; stops early when a write makes no
+/// progress for 500 ms. Returns (bytes written, time taken, whether it stalled).
+fn write_until_stalled(
+    s: &mut std::net::TcpStream,
+    batch: &[u8],
+    limit: Duration,
+) -> (usize, Duration, bool) {
     s.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
     let started = Instant::now();
     let mut written = 0usize;
-    let mut stalled = false;
-    while started.elapsed() < Duration::from_secs(4) {
-        match s.write(&batch) {
+    while started.elapsed() < limit {
+        match s.write(batch) {
             Ok(n) => written += n,
-            Err(_) => {
-                stalled = true;
-                break;
-            }
+            Err(_) => return (written, started.elapsed(), true),
         }
     }
-    let elapsed = started.elapsed();
-    let rss_during = rss_kib(b.pid());
-    println!(
-        "never-reading client: wrote {} KiB in {elapsed:?} (stalled: {stalled}); RSS {rss_before} KiB -> {rss_during} KiB",
-        written / 1024
-    );
-    assert!(stalled, "the client's writes never stalled: {} KiB written", written / 1024);
-    assert!(
-        written < 256 * 1024 * 1024,
-        "{} KiB written: not paced",
-        written / 1024
-    );
-    assert!(
-        rss_during < rss_before + 64 * 1024,
-        "RSS {rss_before} KiB -> {rss_during} KiB"
-    );
+    (written, started.elapsed(), false)
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -332,8 +332,10 @@ pub enum Cause {
         limit: String,
         /// Its value.
         max: u64,
-        /// What it counts: "the broker", "tenant \"acme\"", "address 100.64.17.9".
+        /// Whose connections it counts: "the broker", "tenant \"acme\"", "address 100.64.17.9".
         scope: String,
+        /// What it counts: "connections open" or "handshakes in progress".
+        counts: String,
     },
     /// Refused at accept: the source address opened connections faster than
     /// `max_connect_rate_per_ip` allows (closed before any handshake).
@@ -1031,8 +1033,8 @@ impl Cause {
                     "if a fleet reconnects at once after an outage, raise max_handshakes on this listener and make devices reconnect with a random backoff".into(),
                 ],
             ),
-            Self::ConnectionLimit { limit, max, scope } => (
-                format!("{} refused the connection at once: {scope} already had {max} connections open ({limit} = {max}).", capitalized(&listener)),
+            Self::ConnectionLimit { limit, max, scope, counts } => (
+                format!("{} refused the connection at once: {scope} already had {max} {counts} ({limit} = {max}).", capitalized(&listener)),
                 vec![
                     format!("raise {limit} if this many connections are expected (a fleet behind one carrier NAT address shares a per-address limit)"),
                     "otherwise find the client holding the connections open: a device that reconnects without closing its old socket leaks one per attempt".into(),

@@ -344,6 +344,7 @@ fn samples() -> Vec<(Cause, Story)> {
                 limit: "max_connections_per_ip".into(),
                 max: 10_000,
                 scope: "address 100.64.17.9".into(),
+                counts: "connections open".into(),
             },
             silent(closed(tls_story(), 0, Initiator::Broker)),
         ),

@@ -104,7 +104,6 @@ pub(crate) async fn serve_connection(
 
 /// Closes a socket refused at accept: one story, no handshake.
 fn refuse(rec: Recorder, refusal: &crate::limits::Refusal) {
-    debug!(cause = refusal.cause().id(), "refused at accept");
     rec.finish(Initiator::Broker, refusal.cause(), None);
 }
 
@@ -120,8 +119,10 @@ async fn await_first_byte(
 ) -> Option<Recorder> {
     let handshake = ctx.spec.handshake_timeout;
     let wait = ctx.spec.first_byte_timeout.min(handshake);
-    match slot.within(Instant::now() + wait, tcp.readable()).await {
-        // Readable (or failed: the next read says how).
+    // `peek`, not `readable`: readiness may be reported before any byte has arrived.
+    let mut first = [0u8; 1];
+    match slot.within(Instant::now() + wait, tcp.peek(&mut first)).await {
+        // A byte, the end of the stream or an error: the next read says which.
         Ok(_) => Some(rec),
         Err(Interrupted::Evicted) => {
             rec.finish(Initiator::Broker, slot.evicted_cause(0), None);
@@ -1048,9 +1049,13 @@ impl Pump {
         rec.finish(by, cause, Some(self.conn.stats()));
     }
 
-    /// Collects output when the write buffer is empty and logs events; false once closed.
+    /// Collects output while less than [`MAX_PENDING_OUTPUT`] waits, and logs events; false
+    /// once closed. Collecting even while earlier output waits moves the connection's own
+    /// replies (PUBACK, PINGRESP) into `wbuf`, where they count against the limit and pause
+    /// reading: collected only into an empty `wbuf`, they piled up inside the connection
+    /// without bound while a client sent QoS 1 messages and never read (issue 9).
     fn prepare(&mut self, wbuf: &mut BytesMut) -> bool {
-        if wbuf.is_empty() {
+        if wbuf.len() < MAX_PENDING_OUTPUT {
             self.conn.poll_transmit(Instant::now(), wbuf);
             if wbuf.capacity() > 4 * MAX_PENDING_OUTPUT && wbuf.is_empty() {
                 *wbuf = BytesMut::new();

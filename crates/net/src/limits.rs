@@ -62,6 +62,9 @@ impl Default for ConnLimits {
     }
 }
 
+/// The key of the per-address handshake limit (a listener key, not a `[limits]` one).
+const HANDSHAKES_PER_IP: &str = "max_handshakes_per_ip";
+
 /// Why a socket was refused at accept.
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
@@ -72,7 +75,7 @@ pub(crate) enum Refusal {
         key: &'static str,
         /// Its value.
         max: usize,
-        /// What it counts.
+        /// Whose connections it counts.
         scope: String,
     },
     /// The address's token bucket is empty.
@@ -92,6 +95,12 @@ impl Refusal {
                 limit: (*key).to_owned(),
                 max: *max as u64,
                 scope: scope.clone(),
+                counts: if *key == HANDSHAKES_PER_IP {
+                    "handshakes in progress"
+                } else {
+                    "connections open"
+                }
+                .to_owned(),
             },
             Self::Rate { address, rate } => Cause::ConnectRate {
                 address: address.clone(),
@@ -369,7 +378,7 @@ impl Handshakes {
         if let Some(max) = self.per_source {
             if from_source >= max.get() {
                 return Err(Refusal::Limit {
-                    key: "max_handshakes_per_ip",
+                    key: HANDSHAKES_PER_IP,
                     max: max.get(),
                     scope: format!("address {source}"),
                 });
@@ -501,7 +510,8 @@ mod tests {
             Cause::ConnectionLimit {
                 limit: "max_connections_per_ip".into(),
                 max: 2,
-                scope: "address 10.0.0.1".into()
+                scope: "address 10.0.0.1".into(),
+                counts: "connections open".into()
             }
         );
         drop(s1);
@@ -584,7 +594,8 @@ mod tests {
             Cause::ConnectionLimit {
                 limit: "max_connections".into(),
                 max: 1,
-                scope: "tenant \"acme\"".into()
+                scope: "tenant \"acme\"".into(),
+                counts: "connections open".into()
             }
         );
         assert!(a.admit_tenant(&other).is_ok());
@@ -655,7 +666,8 @@ mod tests {
             Cause::ConnectionLimit {
                 limit: "max_handshakes_per_ip".into(),
                 max: 2,
-                scope: "address 10.0.0.1".into()
+                scope: "address 10.0.0.1".into(),
+                counts: "handshakes in progress".into()
             }
         );
         assert!(h.acquire(ip("10.0.0.2")).is_ok());
