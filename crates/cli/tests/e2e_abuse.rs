@@ -170,6 +170,34 @@ fn issue_9_handshakes_per_address_are_capped() {
     drop(attackers);
 }
 
+/// WebSocket upgrades take the same slots: with max_handshakes = 4, six silent sockets evict
+/// the two oldest, and the other four are closed after first_byte_timeout (here 1 s).
+#[test]
+fn issue_9_silent_websocket_sockets_are_evicted_and_timed_out() {
+    let _serial = serial();
+    let toml = listener("ws", "max_handshakes = 4\nfirst_byte_timeout = \"1s\"\n");
+    let b = Broker::builder().config_file(&toml).start();
+    let port = b.port_of("ws");
+    let rt = runtime();
+    let started = Instant::now();
+    let silent = rt.block_on(open_many(port, 6, 6, 5, None));
+    let ended = wait_count(
+        &b,
+        &["cause=\"net.handshake_evicted\"", "cause=\"net.first_byte_timeout\""],
+        6,
+        WAIT,
+    );
+    let took = started.elapsed();
+    println!("silent WebSocket sockets: {ended} ended within {took:?}");
+    assert_eq!(ended, 6);
+    assert_eq!(b.log_lines(&["cause=\"net.handshake_evicted\""]).len(), 2);
+    let timed_out = b.log_lines(&["cause=\"net.first_byte_timeout\""]);
+    assert_eq!(timed_out.len(), 4);
+    assert!(timed_out[0].contains("(1.0 s)"), "{}", timed_out[0]);
+    assert!(took >= Duration::from_millis(900), "closed before first_byte_timeout: {took:?}");
+    drop(silent);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Idle TCP sockets and unfinished CONNECTs (defect 6)
 // ------------------------------------------------------------------------------------------------
