@@ -371,6 +371,35 @@ fn issue_9_max_connections_refuses_at_accept() {
     println!("max_connections: after the 20 closed, a connect took {t:?}");
 }
 
+/// A tenant's max_connections: its third connection is closed at accept with a story naming
+/// the tenant, while another tenant on its own listener still connects.
+#[test]
+fn issue_9_tenant_max_connections_refuses_at_accept() {
+    let _serial = serial();
+    let toml = format!(
+        "{}default_tenant = \"small\"\n{}default_tenant = \"big\"\n\
+         [[tenant]]\nname = \"small\"\nmax_connections = 2\n[[tenant]]\nname = \"big\"\n",
+        listener("tcp", ""),
+        listener("tcp", "")
+    );
+    let b = Broker::builder().config_file(&toml).start();
+    let ports = b.ports_of("tcp");
+    let rt = runtime();
+    let held = rt.block_on(open_many(ports[0], 2, 2, 6, None));
+    thread::sleep(Duration::from_millis(300));
+    let mut extra = std_stream(&rt, LEGIT, ports[0]);
+    let _ = extra.write_all(CONNECT_311);
+    assert_eq!(extra.read(&mut [0u8; 4]).unwrap_or(0), 0, "closed without CONNACK");
+    let line = &b.wait_log(&["cause=\"net.connection_limit\""], 1, WAIT)[0];
+    assert!(
+        line.contains("tenant \"small\" already had 2 connections open (max_connections = 2)"),
+        "{line}"
+    );
+    let t = legit_tcp_connect(&rt, ports[1]);
+    println!("tenant limit: the other tenant connected in {t:?}");
+    drop(held);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Read back-pressure (crates/net/src/driver.rs)
 // ------------------------------------------------------------------------------------------------
