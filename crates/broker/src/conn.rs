@@ -241,9 +241,9 @@ impl Connection {
     fn decode_limits(&self) -> Limits {
         let config = self.broker.config();
         let max_packet_size = match self.state {
-            State::AwaitConnect { .. } => config
-                .max_packet_size
-                .min(config.max_connect_packet_size),
+            State::AwaitConnect { .. } => {
+                config.max_packet_size.min(config.max_connect_packet_size)
+            }
             _ => config.max_packet_size,
         };
         Limits { max_packet_size }

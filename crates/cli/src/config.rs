@@ -326,10 +326,10 @@ impl Config {
                     .with_context(|| format!("{at}: first_byte_timeout = {t:?}"))?;
             }
             if let Some(n) = l.max_handshakes_per_ip {
-                spec.max_handshakes_per_ip = Some(
-                    NonZeroUsize::new(n)
-                        .with_context(|| format!("{at}: max_handshakes_per_ip must be at least 1"))?,
-                );
+                spec.max_handshakes_per_ip =
+                    Some(NonZeroUsize::new(n).with_context(|| {
+                        format!("{at}: max_handshakes_per_ip must be at least 1")
+                    })?);
             }
             let tls_keys = l.tls_min_version.is_some()
                 || l.tls_backend.is_some()

@@ -12,6 +12,8 @@
 //! soft `ulimit -n` must be at least 4,096 (checked below, not raised: the CI runner's is 20,000).
 //! Lantern only: the limits and causes are Lantern's.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{Read, Write};
@@ -31,10 +33,25 @@ const LEGIT: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
 /// A v3.1.1 CONNECT, clean session, keep alive 60 s, client id "legit".
 const CONNECT_311: &[u8] = &[
-    0x10, 0x11, // CONNECT, remaining length 17
-    0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, // protocol name "MQTT", level 4
-    0b0000_0010, 0x00, 0x3c, // flags: clean session; keep alive 60 s
-    0x00, 0x05, b'l', b'e', b'g', b'i', b't', // client id "legit"
+    0x10,
+    0x11, // CONNECT, remaining length 17
+    0x00,
+    0x04,
+    b'M',
+    b'Q',
+    b'T',
+    b'T',
+    0x04, // protocol name "MQTT", level 4
+    0b0000_0010,
+    0x00,
+    0x3c, // flags: clean session; keep alive 60 s
+    0x00,
+    0x05,
+    b'l',
+    b'e',
+    b'g',
+    b'i',
+    b't', // client id "legit"
 ];
 /// CONNACK, session present 0, return code 0.
 const CONNACK_OK: [u8; 4] = [0x20, 0x02, 0x00, 0x00];
@@ -71,7 +88,10 @@ fn issue_9_silent_tls_sockets_do_not_stall_the_listener() {
     // Every silent socket ends in a story: evicted, or closed after first_byte_timeout.
     let ended = wait_count(
         &b,
-        &["cause=\"net.handshake_evicted\"", "cause=\"net.first_byte_timeout\""],
+        &[
+            "cause=\"net.handshake_evicted\"",
+            "cause=\"net.first_byte_timeout\"",
+        ],
         1100,
         Duration::from_secs(3) + WAIT,
     );
@@ -131,7 +151,10 @@ fn issue_9_half_open_tls_handshakes_do_not_stall_the_listener() {
     // The rest time out mid-handshake after handshake_timeout (10 s), each with a story.
     let ended = wait_count(
         &b,
-        &["cause=\"net.handshake_evicted\"", "cause=\"tls.handshake_timeout\""],
+        &[
+            "cause=\"net.handshake_evicted\"",
+            "cause=\"tls.handshake_timeout\"",
+        ],
         1100,
         Duration::from_secs(10) + WAIT,
     );
@@ -158,7 +181,9 @@ fn issue_9_handshakes_per_address_are_capped() {
     let attackers = rt.block_on(open_many(port, 50, 50, 3, None));
     let refused = b.wait_log(&["cause=\"net.connection_limit\""], 30, WAIT);
     assert!(
-        refused[0].contains("address 127.0.3.1 already had 20 handshakes in progress (max_handshakes_per_ip = 20)"),
+        refused[0].contains(
+            "address 127.0.3.1 already had 20 handshakes in progress (max_handshakes_per_ip = 20)"
+        ),
         "{}",
         refused[0]
     );
@@ -183,7 +208,10 @@ fn issue_9_silent_websocket_sockets_are_evicted_and_timed_out() {
     let silent = rt.block_on(open_many(port, 6, 6, 5, None));
     let ended = wait_count(
         &b,
-        &["cause=\"net.handshake_evicted\"", "cause=\"net.first_byte_timeout\""],
+        &[
+            "cause=\"net.handshake_evicted\"",
+            "cause=\"net.first_byte_timeout\"",
+        ],
         6,
         WAIT,
     );
@@ -194,7 +222,10 @@ fn issue_9_silent_websocket_sockets_are_evicted_and_timed_out() {
     let timed_out = b.log_lines(&["cause=\"net.first_byte_timeout\""]);
     assert_eq!(timed_out.len(), 4);
     assert!(timed_out[0].contains("(1.0 s)"), "{}", timed_out[0]);
-    assert!(took >= Duration::from_millis(900), "closed before first_byte_timeout: {took:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "closed before first_byte_timeout: {took:?}"
+    );
     drop(silent);
 }
 
@@ -249,19 +280,18 @@ fn issue_9_unfinished_large_connects_are_refused_early() {
     let mut connack = [0u8; 5];
     probe.read_exact(&mut connack).unwrap();
     assert_eq!(connack, [0x20, 0x03, 0x00, 0x95, 0x00], "CONNACK 0x95");
-    assert_eq!(probe.read(&mut [0u8; 1]).unwrap(), 0, "then the broker closes");
+    assert_eq!(
+        probe.read(&mut [0u8; 1]).unwrap(),
+        0,
+        "then the broker closes"
+    );
 
     let mut body = header.clone();
     body.extend(std::iter::repeat_n(0x41, 256 * 1024));
     let started = Instant::now();
     let attackers = rt.block_on(open_many(port, 1000, 500, 1, Some(&body)));
     assert_eq!(attackers.len(), 1000);
-    let refused = wait_count(
-        &b,
-        &["but the maximum packet size is 65536"],
-        1001,
-        WAIT,
-    );
+    let refused = wait_count(&b, &["but the maximum packet size is 65536"], 1001, WAIT);
     assert_eq!(refused, 1001, "the probe and 1,000 attackers");
     let refused_in = started.elapsed();
     let times = legit_times(|| legit_tcp_connect(&rt, port));
@@ -389,7 +419,11 @@ fn issue_9_tenant_max_connections_refuses_at_accept() {
     thread::sleep(Duration::from_millis(300));
     let mut extra = std_stream(&rt, LEGIT, ports[0]);
     let _ = extra.write_all(CONNECT_311);
-    assert_eq!(extra.read(&mut [0u8; 4]).unwrap_or(0), 0, "closed without CONNACK");
+    assert_eq!(
+        extra.read(&mut [0u8; 4]).unwrap_or(0),
+        0,
+        "closed without CONNACK"
+    );
     let line = &b.wait_log(&["cause=\"net.connection_limit\""], 1, WAIT)[0];
     assert!(
         line.contains("tenant \"small\" already had 2 connections open (max_connections = 2)"),
@@ -525,7 +559,8 @@ fn write_until_stalled(
     batch: &[u8],
     limit: Duration,
 ) -> (usize, Duration, bool) {
-    s.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let started = Instant::now();
     let mut written = 0usize;
     while started.elapsed() < limit {
@@ -645,9 +680,7 @@ fn legit_tls_connect(rt: &tokio::runtime::Runtime, port: u16) -> Duration {
     let connector = builder.build();
     let started = Instant::now();
     let tcp = std_stream(rt, LEGIT, port);
-    let mut tls = connector
-        .connect("localhost", tcp)
-        .expect("TLS handshake");
+    let mut tls = connector.connect("localhost", tcp).expect("TLS handshake");
     tls.write_all(CONNECT_311).unwrap();
     let mut connack = [0u8; 4];
     tls.read_exact(&mut connack).expect("CONNACK over TLS");

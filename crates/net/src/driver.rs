@@ -121,7 +121,10 @@ async fn await_first_byte(
     let wait = ctx.spec.first_byte_timeout.min(handshake);
     // `peek`, not `readable`: readiness may be reported before any byte has arrived.
     let mut first = [0u8; 1];
-    match slot.within(Instant::now() + wait, tcp.peek(&mut first)).await {
+    match slot
+        .within(Instant::now() + wait, tcp.peek(&mut first))
+        .await
+    {
         // A byte, the end of the stream or an error: the next read says which.
         Ok(_) => Some(rec),
         Err(Interrupted::Evicted) => {

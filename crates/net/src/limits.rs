@@ -546,7 +546,10 @@ mod tests {
             }
         );
         assert!(a.admit(ip("2001:db8:1:3::1"), now).is_ok());
-        assert_eq!(Source::of(ip("::ffff:10.1.2.3")), Source::of(ip("10.1.2.3")));
+        assert_eq!(
+            Source::of(ip("::ffff:10.1.2.3")),
+            Source::of(ip("10.1.2.3"))
+        );
     }
 
     #[test]
