@@ -157,7 +157,7 @@ async fn serve_ws(
     mut rec: Recorder,
 ) {
     let timeout = ctx.spec.handshake_timeout;
-    let deadline = Instant::now() + timeout.saturating_sub(slot.held());
+    let deadline = slot.started() + timeout;
     let tenant = ctx.spec.default_tenant.clone();
     Span::current().record("tenant", &*tenant);
     rec.set_tenant(&tenant);
@@ -209,7 +209,7 @@ async fn serve_tls(
 ) {
     let timeout = ctx.spec.handshake_timeout;
     // The timeout counts from accept, the wait for the first byte included.
-    let started = Instant::now() - slot.held();
+    let started = slot.started();
     let deadline = started + timeout;
     let Some(setup) = ctx.tls() else { return };
 

@@ -456,6 +456,11 @@ impl HandshakeSlot {
         self.started.elapsed()
     }
 
+    /// When the slot was taken (at accept).
+    pub(crate) fn started(&self) -> Instant {
+        self.started
+    }
+
     /// The cause of an evicted handshake that had received `bytes`.
     pub(crate) fn evicted_cause(&self, bytes: u64) -> Cause {
         Cause::HandshakeEvicted {
