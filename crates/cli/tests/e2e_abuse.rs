@@ -314,6 +314,72 @@ fn issue_9_unfinished_large_connects_are_refused_early() {
     );
 }
 
+/// Defect 6 over WebSocket: 500 clients upgrade, then announce a 1 MiB binary frame and send
+/// 512 KiB of it. tungstenite would buffer each frame whole; before CONNECT is accepted the
+/// broker reads no more than max_connect_packet_size (plus 16 KiB) from each, so memory stays
+/// bounded (measured: +55 MB with the limit, +270 MB without), and each ends at the connect
+/// timeout (here 2 s) with a story.
+#[test]
+fn issue_9_unfinished_large_websocket_frames_are_not_buffered() {
+    let _serial = serial();
+    let toml = format!(
+        "{}{}[limits]\nconnect_timeout = \"2s\"\n",
+        listener("tcp", ""),
+        listener("ws", "")
+    );
+    let b = Broker::builder().config_file(&toml).start();
+    let port = b.port_of("ws");
+    let rt = runtime();
+    let rss_before = rss_kib(b.pid());
+    let peak = RssPeak::watch(b.pid());
+
+    let mut attack = b"GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+        .to_vec();
+    // FIN + binary; masked, 64-bit length 1 MiB; mask key; then half the payload.
+    attack.extend_from_slice(&[0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0]);
+    attack.extend_from_slice(&[0x11, 0x22, 0x33, 0x44]);
+    attack.extend(std::iter::repeat_n(0x55, 512 * 1024));
+    let started = Instant::now();
+    let attackers = rt.block_on(async {
+        let mut writers = Vec::new();
+        for i in 0..500usize {
+            let source = Ipv4Addr::new(127, 0, 7, 1 + (i / 100) as u8);
+            let mut s = tokio::time::timeout(WAIT, connect_from(source, port))
+                .await
+                .expect("connect within 5 s")
+                .expect("connect");
+            let bytes = attack.clone();
+            writers.push(tokio::spawn(async move {
+                // The broker stops reading: the write stalls, and that is the point.
+                let _ = tokio::time::timeout(Duration::from_secs(3), s.write_all(&bytes)).await;
+                s
+            }));
+        }
+        let mut streams = Vec::new();
+        for w in writers {
+            streams.push(w.await.expect("writer"));
+        }
+        streams
+    });
+    let ended = wait_count(&b, &["cause=\"mqtt.connect_timeout\""], 500, WAIT);
+    let took = started.elapsed();
+    let times = legit_times(|| legit_tcp_connect(&rt, b.port_of("tcp")));
+    let peak = peak.stop();
+    drop(attackers);
+    println!(
+        "large WebSocket frames: {ended} ended at the connect timeout within {took:?}; legit {times:?}; RSS {rss_before} KiB before, peak {peak} KiB"
+    );
+    assert_eq!(ended, 500);
+    assert_fast(&times, Duration::from_millis(100));
+    assert!(
+        peak < rss_before + 128 * 1024,
+        "peak RSS {peak} KiB (before {rss_before} KiB); unbounded it would be ~{} KiB more",
+        500 * 512
+    );
+}
+
 // ------------------------------------------------------------------------------------------------
 // Connect flood
 // ------------------------------------------------------------------------------------------------

@@ -180,9 +180,10 @@ async fn serve_ws(
         Ok(Ok((stream, info))) => {
             rec.event(ws_event(&info, 101));
             drop(slot);
-            let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
+            let Some(mut pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
                 return;
             };
+            pump.connect_gate = Some(stream.connect_gate());
             pump.run_io(stream, BytesMut::new()).await;
         }
         Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
@@ -542,9 +543,10 @@ async fn serve_established<S>(
         match upgrade {
             Ok(Ok((ws, info))) => {
                 rec.event(ws_event(&info, 101));
-                let Some(pump) = Pump::for_tenant(ctx, tenant, cert, stop, rec) else {
+                let Some(mut pump) = Pump::for_tenant(ctx, tenant, cert, stop, rec) else {
                     return;
                 };
+                pump.connect_gate = Some(ws.connect_gate());
                 pump.run_io(ws, BytesMut::new()).await;
             }
             Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
@@ -858,6 +860,8 @@ struct Pump {
     connected: bool,
     wake: Arc<TaskWaker>,
     stop: watch::Receiver<bool>,
+    /// A WebSocket stream's pre-CONNECT read limit, lifted when CONNECT is accepted.
+    connect_gate: Option<ws::ConnectGate>,
 }
 
 impl Pump {
@@ -895,6 +899,7 @@ impl Pump {
             connected: false,
             rec: None,
             closed: None,
+            connect_gate: None,
         }
     }
 
@@ -1091,6 +1096,9 @@ impl Pump {
                     if !self.connected {
                         Span::current().record("client_id", &*client_id);
                         self.connected = true;
+                    }
+                    if let Some(gate) = self.connect_gate.take() {
+                        gate.open();
                     }
                     info!(
                         version = version.as_str(),

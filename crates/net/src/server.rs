@@ -25,6 +25,10 @@ use crate::ws::WsSettings;
 /// session expiry) fires at most this late.
 const TIMER_GRANULARITY: Duration = Duration::from_millis(100);
 
+/// Bytes a WebSocket client may send before CONNECT is accepted beyond the largest CONNECT:
+/// frame headers and the rest of one 8 KiB read.
+const WS_BEFORE_CONNECT_SLACK: usize = 16 * 1024;
+
 /// How long shutdown waits for connections to flush their last packets.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -240,18 +244,31 @@ impl Reloader {
     }
 }
 
-/// WebSocket settings: the listener's path, and frames up to the largest packet any tenant
-/// accepts plus room for its header.
+/// WebSocket settings: the listener's path, frames up to the largest packet any tenant
+/// accepts plus room for its header, and before CONNECT no more than the largest CONNECT.
 fn ws_settings(spec: &ListenerSpec, tenants: &[Tenant]) -> WsSettings {
     let max_packet = tenants
         .iter()
         .map(|t| t.broker.config().max_packet_size.get() as usize)
         .max()
         .unwrap_or(0);
+    let max_connect_packet = tenants
+        .iter()
+        .map(|t| {
+            let config = t.broker.config();
+            config
+                .max_connect_packet_size
+                .min(config.max_packet_size)
+                .get() as usize
+        })
+        .max()
+        .unwrap_or(0);
     let default = WsSettings::default();
     WsSettings {
         path: spec.ws_path.clone(),
         max_frame: std::num::NonZeroUsize::new(max_packet + 1024).unwrap_or(default.max_frame),
+        // The CONNECT, its frame headers, and one read's worth beyond it.
+        max_before_connect: NonZeroUsize::new(max_connect_packet + WS_BEFORE_CONNECT_SLACK),
     }
 }
 
