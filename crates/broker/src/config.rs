@@ -11,6 +11,11 @@ pub struct BrokerConfig {
     /// Largest packet accepted from a client, fixed header included; announced to v5 clients as
     /// Maximum Packet Size. A larger packet closes the connection (v5: DISCONNECT 0x95).
     pub max_packet_size: NonZeroU32,
+    /// Largest packet accepted before CONNECT is accepted (the CONNECT itself, or whatever a
+    /// client sends first); bounds what an unauthenticated client can make the broker buffer.
+    /// A CONNECT is small (client id, credentials, a will); a larger one is refused like any
+    /// packet over `max_packet_size` (v5: CONNACK 0x95). The smaller of the two applies.
+    pub max_connect_packet_size: NonZeroU32,
     /// Largest keep alive granted to v5 clients, announced as Server Keep Alive when the client
     /// asked for more (or for 0). 3.1.1 has no way to announce it, so 3.1.1 clients keep theirs.
     pub max_keepalive: Option<u16>,
@@ -63,6 +68,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
             max_packet_size: NonZeroU32::new(1024 * 1024).unwrap_or(NonZeroU32::MIN),
+            max_connect_packet_size: NonZeroU32::new(64 * 1024).unwrap_or(NonZeroU32::MIN),
             max_keepalive: None,
             max_inflight: NonZeroU16::new(64).unwrap_or(NonZeroU16::MIN),
             max_queued_messages: 1000,

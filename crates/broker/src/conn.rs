@@ -219,9 +219,6 @@ impl Connection {
 
     /// Decodes and handles every complete packet at the front of `buf`, leaving a partial one.
     pub fn handle_bytes(&mut self, now: Instant, buf: &mut BytesMut) {
-        let limits = Limits {
-            max_packet_size: self.broker.config().max_packet_size,
-        };
         if let (State::AwaitConnect { .. }, Some(&first)) = (&self.state, buf.first()) {
             // [MQTT-3.1.0-1] A connection starts with CONNECT, whose first byte is 0x10: any
             // other first byte means another protocol (or garbage) spoke to this port, and
@@ -239,6 +236,8 @@ impl Connection {
                 State::Open(open) => open.version,
                 _ => ProtocolVersion::V311, // CONNECT carries its own version
             };
+            // Per packet: the limit grows once CONNECT is accepted, even within one read.
+            let limits = self.decode_limits();
             match decode(buf, version, &limits) {
                 Ok(Some(packet)) => {
                     self.stats.packets_in += 1;
@@ -254,6 +253,19 @@ impl Connection {
             }
         }
         self.pending_bytes = buf.len() as u64;
+    }
+
+    /// The decoder's limits now. Before CONNECT is accepted the client is unauthenticated: it
+    /// may announce (and make the driver buffer) no more than `max_connect_packet_size`.
+    fn decode_limits(&self) -> Limits {
+        let config = self.broker.config();
+        let max_packet_size = match self.state {
+            State::AwaitConnect { .. } => {
+                config.max_packet_size.min(config.max_connect_packet_size)
+            }
+            _ => config.max_packet_size,
+        };
+        Limits { max_packet_size }
     }
 
     /// The socket reached end of file.

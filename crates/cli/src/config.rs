@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use lantern_broker::{BrokerConfig, OtherIdentity};
 use lantern_net::tls::{MinVersion, MtlsMode, SniMode, TlsPolicy};
-use lantern_net::{ListenerSpec, Transport};
+use lantern_net::{ConnLimits, ConnectRate, ListenerSpec, Transport};
 use lantern_pki::IdentitySource;
 use serde::Deserialize;
 
@@ -33,6 +33,8 @@ pub(crate) struct Config {
     pub(crate) listeners: Vec<ListenerSpec>,
     pub(crate) tenants: Vec<TenantConfig>,
     pub(crate) broker: BrokerConfig,
+    /// Connection limits at accept, shared by every listener.
+    pub(crate) conn_limits: ConnLimits,
     pub(crate) data_dir: Option<PathBuf>,
 }
 
@@ -110,7 +112,9 @@ struct RawListener {
     default_tenant: Option<String>,
     ws_path: Option<String>,
     handshake_timeout: Option<String>,
+    first_byte_timeout: Option<String>,
     max_handshakes: Option<usize>,
+    max_handshakes_per_ip: Option<usize>,
     tls_min_version: Option<String>,
     tls_backend: Option<RawBackend>,
     tls_versions: Option<Vec<String>>,
@@ -171,6 +175,7 @@ struct RawTenant {
     cert_identity_as_username: bool,
     #[serde(default)]
     require_client_id_match: bool,
+    max_connections: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize)]
@@ -199,6 +204,11 @@ struct RawLimits {
     max_subscriptions_per_client: Option<usize>,
     max_topic_length: Option<usize>,
     max_topic_levels: Option<usize>,
+    max_connect_packet_size: Option<u32>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_connect_rate_per_ip: Option<u32>,
+    connect_burst_per_ip: Option<u32>,
 }
 
 impl Config {
@@ -212,6 +222,7 @@ impl Config {
             )],
             tenants: vec![TenantConfig::named(DEFAULT_TENANT)],
             broker: BrokerConfig::default(),
+            conn_limits: ConnLimits::default(),
             data_dir: None,
         }
     }
@@ -233,10 +244,18 @@ impl Config {
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
         let mut tenants = Vec::new();
+        let mut conn_limits = ConnLimits::default();
         for (i, t) in raw.tenant.into_iter().enumerate() {
             let at = format!("[[tenant]] #{} ({:?})", i + 1, t.name);
             if t.name.is_empty() {
                 bail!("[[tenant]] #{}: name must not be empty", i + 1);
+            }
+            if let Some(n) = t.max_connections {
+                let n = NonZeroUsize::new(n)
+                    .with_context(|| format!("{at}: max_connections must be at least 1"))?;
+                conn_limits
+                    .max_connections_per_tenant
+                    .insert(t.name.as_str().into(), n);
             }
             if tenants.iter().any(|x: &TenantConfig| *x.name == *t.name) {
                 bail!("{at}: the name is used twice");
@@ -324,6 +343,16 @@ impl Config {
                 }
                 spec.max_handshakes = n;
             }
+            if let Some(t) = &l.first_byte_timeout {
+                spec.first_byte_timeout = parse_duration(t)
+                    .with_context(|| format!("{at}: first_byte_timeout = {t:?}"))?;
+            }
+            if let Some(n) = l.max_handshakes_per_ip {
+                spec.max_handshakes_per_ip =
+                    Some(NonZeroUsize::new(n).with_context(|| {
+                        format!("{at}: max_handshakes_per_ip must be at least 1")
+                    })?);
+            }
             let tls_keys = l.tls_min_version.is_some()
                 || l.tls_backend.is_some()
                 || l.tls_versions.is_some()
@@ -391,6 +420,12 @@ impl Config {
 
         let mut broker = BrokerConfig::default();
         let limits = raw.limits;
+        if let Some(v) = limits.max_connect_packet_size {
+            broker.max_connect_packet_size = NonZeroU32::new(v)
+                .filter(|v| v.get() >= 16)
+                .context("limits.max_connect_packet_size: expected at least 16 bytes")?;
+        }
+        conn_limits_from_raw(&limits, &mut conn_limits)?;
         if let Some(v) = limits.max_packet_size {
             broker.max_packet_size = NonZeroU32::new(v)
                 .filter(|v| v.get() >= 16)
@@ -430,6 +465,7 @@ impl Config {
             listeners,
             tenants,
             broker,
+            conn_limits,
             data_dir: raw.data_dir.map(resolve),
         })
     }
@@ -461,6 +497,37 @@ fn broker_limits(broker: &mut BrokerConfig, limits: &RawLimits) -> anyhow::Resul
     if let Some(v) = limits.max_topic_levels {
         broker.max_topic_levels =
             NonZeroUsize::new(v).context("limits.max_topic_levels: expected at least 1")?;
+    }
+    Ok(())
+}
+
+/// `[limits]` keys for connections at accept; a key left out keeps its default
+/// ([`ConnLimits::default`]).
+fn conn_limits_from_raw(raw: &RawLimits, limits: &mut ConnLimits) -> anyhow::Result<()> {
+    let at_least_one = |key: &str, v: usize| {
+        NonZeroUsize::new(v).with_context(|| format!("limits.{key}: expected at least 1"))
+    };
+    if let Some(v) = raw.max_connections {
+        limits.max_connections = Some(at_least_one("max_connections", v)?);
+    }
+    if let Some(v) = raw.max_connections_per_ip {
+        limits.max_connections_per_ip = Some(at_least_one("max_connections_per_ip", v)?);
+    }
+    if raw.max_connect_rate_per_ip.is_some() || raw.connect_burst_per_ip.is_some() {
+        let default = ConnLimits::default().connect_rate_per_ip;
+        let per_second = match raw.max_connect_rate_per_ip {
+            Some(v) => NonZeroU32::new(v)
+                .context("limits.max_connect_rate_per_ip: expected at least 1 per second")?,
+            None => default.map_or(NonZeroU32::MIN, |r| r.per_second),
+        };
+        // Without an explicit burst: ten seconds' worth of connections.
+        let burst = match raw.connect_burst_per_ip {
+            Some(v) => {
+                NonZeroU32::new(v).context("limits.connect_burst_per_ip: expected at least 1")?
+            }
+            None => per_second.saturating_mul(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN)),
+        };
+        limits.connect_rate_per_ip = Some(ConnectRate { per_second, burst });
     }
     Ok(())
 }
@@ -798,6 +865,49 @@ mod tests {
         let msg = format!("{err:#}");
         assert!(msg.contains("line 2"), "{msg}");
         assert!(msg.contains("u16") || msg.contains("integer"), "{msg}");
+    }
+
+    #[test]
+    fn connection_limits_parse_with_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.conn_limits, ConnLimits::default());
+        assert_eq!(c.broker.max_connect_packet_size.get(), 65536);
+        assert_eq!(c.listeners[0].first_byte_timeout, Duration::from_secs(3));
+        assert_eq!(c.listeners[0].max_handshakes_per_ip, NonZeroUsize::new(128));
+        let c = parse(
+            r#"
+            [[listener]]
+            transport = "tls"
+            first_byte_timeout = "5s"
+            max_handshakes_per_ip = 16
+            [[tenant]]
+            name = "acme"
+            max_connections = 500
+            [limits]
+            max_connections = 2000
+            max_connections_per_ip = 300
+            max_connect_rate_per_ip = 20
+            max_connect_packet_size = 4096
+            "#,
+        )
+        .unwrap();
+        let l = &c.listeners[0];
+        assert_eq!(l.first_byte_timeout, Duration::from_secs(5));
+        assert_eq!(l.max_handshakes_per_ip, NonZeroUsize::new(16));
+        let limits = &c.conn_limits;
+        assert_eq!(limits.max_connections, NonZeroUsize::new(2000));
+        assert_eq!(limits.max_connections_per_ip, NonZeroUsize::new(300));
+        assert_eq!(
+            limits.max_connections_per_tenant.get("acme").copied(),
+            NonZeroUsize::new(500)
+        );
+        let rate = limits.connect_rate_per_ip.unwrap();
+        assert_eq!((rate.per_second.get(), rate.burst.get()), (20, 200));
+        assert_eq!(c.broker.max_connect_packet_size.get(), 4096);
+        let err = parse("[limits]\nmax_connections_per_ip = 0\n").unwrap_err();
+        assert!(format!("{err:#}").contains("limits.max_connections_per_ip"));
+        let err = parse("[[listener]]\nmax_handshakes_per_ip = 0\n").unwrap_err();
+        assert!(format!("{err:#}").contains("max_handshakes_per_ip"));
     }
 
     #[test]

@@ -91,7 +91,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
                 keep: 5,
             }),
         )?;
-        let server = Server::bind(tenants, &config.listeners, Some(journal.sink())).await?;
+        let server = Server::bind_with_limits(
+            tenants,
+            &config.listeners,
+            Some(journal.sink()),
+            config.conn_limits.clone(),
+        )
+        .await?;
         if let Some(pki) = dev_pki.filter(|p| p.created) {
             let port = server
                 .listeners()

@@ -335,6 +335,46 @@ pub enum Cause {
     /// Too many handshakes in progress.
     #[serde(rename = "net.handshake_capacity")]
     HandshakeCapacity,
+    /// A TLS or WebSocket socket sent not a single byte within `first_byte_timeout`.
+    #[serde(rename = "net.first_byte_timeout")]
+    FirstByteTimeout {
+        /// The timeout in seconds.
+        timeout_s: f64,
+    },
+    /// A handshake in progress was closed to make room for a new one: the listener had
+    /// `max_handshakes` in progress and this was the oldest.
+    #[serde(rename = "net.handshake_evicted")]
+    HandshakeEvicted {
+        /// How long it had held its slot, in seconds.
+        held_s: f64,
+        /// The listener's `max_handshakes`.
+        max_handshakes: u64,
+        /// Bytes received from the client before it was evicted.
+        bytes: u64,
+    },
+    /// Refused at accept: a connection limit was reached (closed before any handshake).
+    #[serde(rename = "net.connection_limit")]
+    ConnectionLimit {
+        /// The configuration key that set the limit (`max_connections`, …).
+        limit: String,
+        /// Its value.
+        max: u64,
+        /// Whose connections it counts: "the broker", "tenant \"acme\"", "address 100.64.17.9".
+        scope: String,
+        /// What it counts: "connections open" or "handshakes in progress".
+        counts: String,
+    },
+    /// Refused at accept: the source address opened connections faster than
+    /// `max_connect_rate_per_ip` allows (closed before any handshake).
+    #[serde(rename = "net.connect_rate")]
+    ConnectRate {
+        /// The address (an IPv6 client is counted by its /64).
+        address: String,
+        /// Connections per second allowed, sustained.
+        per_second: u32,
+        /// Connections allowed at once after a quiet period.
+        burst: u32,
+    },
 
     // --- WebSocket ---
     /// Wrong path.
@@ -455,6 +495,10 @@ impl Cause {
             Self::ServerShutdown { .. } => "broker.shutdown",
             Self::Internal { .. } => "broker.internal",
             Self::HandshakeCapacity { .. } => "net.handshake_capacity",
+            Self::FirstByteTimeout { .. } => "net.first_byte_timeout",
+            Self::HandshakeEvicted { .. } => "net.handshake_evicted",
+            Self::ConnectionLimit { .. } => "net.connection_limit",
+            Self::ConnectRate { .. } => "net.connect_rate",
             Self::WsWrongPath { .. } => "ws.wrong_path",
             Self::WsNoSubprotocol { .. } => "ws.no_subprotocol",
             Self::WsUnknownSubprotocol { .. } => "ws.unknown_subprotocol",
@@ -1034,6 +1078,34 @@ impl Cause {
                 vec![
                     "raise max_handshakes on this listener".into(),
                     "make devices reconnect with a random backoff; a fleet reconnecting at once after an outage fills every slot".into(),
+                ],
+            ),
+            Self::FirstByteTimeout { timeout_s } => (
+                format!("Not a single byte arrived within first_byte_timeout ({timeout_s:.1} s) after {listener} accepted the connection, so it was closed to free its handshake slot."),
+                vec![
+                    "make the device start TLS (or the WebSocket upgrade) as soon as TCP connects; a device that opens the socket and sends nothing is usually stuck in its own TLS setup (loading its CA or client certificate)".into(),
+                    "for a device that prepares its ClientHello slowly (a small MCU computing its key share) or a link that loses packets often (NB-IoT in poor coverage), raise first_byte_timeout on this listener (e.g. \"10s\")".into(),
+                ],
+            ),
+            Self::HandshakeEvicted { held_s, max_handshakes, bytes } => (
+                format!("{} had max_handshakes ({max_handshakes}) handshakes in progress when another connection arrived, and this one, the oldest ({held_s:.1} s, {bytes} bytes received), was closed to make room.", capitalized(&listener)),
+                vec![
+                    "many sockets opening without finishing their handshake usually means a scan or an attack; check the addresses of the other evicted stories".into(),
+                    "if a fleet reconnects at once after an outage, raise max_handshakes on this listener and make devices reconnect with a random backoff".into(),
+                ],
+            ),
+            Self::ConnectionLimit { limit, max, scope, counts } => (
+                format!("{} refused the connection at once: {scope} already had {max} {counts} ({limit} = {max}).", capitalized(&listener)),
+                vec![
+                    format!("raise {limit} if this many connections are expected (a fleet behind one carrier NAT address shares a per-address limit)"),
+                    "otherwise find the client holding the connections open: a device that reconnects without closing its old socket leaks one per attempt".into(),
+                ],
+            ),
+            Self::ConnectRate { address, per_second, burst } => (
+                format!("{} refused the connection at once: {address} opened connections faster than max_connect_rate_per_ip allows ({per_second} per second, bursts of {burst}).", capitalized(&listener)),
+                vec![
+                    "make devices reconnect with an exponential backoff and random jitter instead of at once".into(),
+                    "if many devices share this address (a carrier NAT or a gateway), raise max_connect_rate_per_ip and connect_burst_per_ip".into(),
                 ],
             ),
             Self::WsWrongPath { path, expected } => (

@@ -366,6 +366,24 @@ fn samples() -> Vec<(Cause, Story)> {
             closed(connected(tls_story(), 5, 60), 86_400_000, Initiator::Broker),
         ),
         (Cause::HandshakeCapacity, closed(tls_story(), 10_000, Initiator::Broker)),
+        (Cause::FirstByteTimeout { timeout_s: 3.0 }, silent(closed(tls_story(), 3_000, Initiator::Client))),
+        (
+            Cause::HandshakeEvicted { held_s: 4.2, max_handshakes: 1024, bytes: 517 },
+            closed(tls_story(), 4_200, Initiator::Broker),
+        ),
+        (
+            Cause::ConnectionLimit {
+                limit: "max_connections_per_ip".into(),
+                max: 10_000,
+                scope: "address 100.64.17.9".into(),
+                counts: "connections open".into(),
+            },
+            silent(closed(tls_story(), 0, Initiator::Broker)),
+        ),
+        (
+            Cause::ConnectRate { address: "100.64.17.9".into(), per_second: 200, burst: 2_000 },
+            silent(closed(tls_story(), 0, Initiator::Broker)),
+        ),
         (
             Cause::Internal { detail: "the connection task ended early".into() },
             closed(tls_story(), 12, Initiator::Broker),
@@ -986,6 +1004,12 @@ fn with_hello(story: Story, hello: HelloSummary) -> Story {
     );
     s.hello_fingerprint = Some(hello.fingerprint);
     s
+}
+
+/// A closed story whose client sent nothing (`closed` counts a ClientHello's bytes).
+fn silent(mut story: Story) -> Story {
+    story.counters.bytes_in = 0;
+    story
 }
 
 fn closed(mut story: Story, at_ms: u64, by: Initiator) -> Story {

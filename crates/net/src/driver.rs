@@ -23,6 +23,7 @@ use tracing::{debug, info, info_span, Instrument, Span};
 
 use lantern_diag::{Cause, EventKind, Initiator};
 
+use crate::limits::{HandshakeSlot, Interrupted};
 use crate::server::{ListenerCtx, Transport};
 use crate::story::{cause_of, Recorder};
 use crate::tls::{self, HelloError};
@@ -65,43 +66,108 @@ pub(crate) async fn serve_connection(
             tcp.local_addr().ok(),
             ctx.sink.clone(),
         );
+        // Limits first: a refused socket costs no handshake and no buffer.
+        let _admitted = match ctx.admission.admit(peer.ip(), Instant::now()) {
+            Ok(slot) => slot,
+            Err(refusal) => return refuse(rec, &refusal),
+        };
+        if ctx.spec.transport == Transport::Tcp {
+            let tenant = ctx.spec.default_tenant.clone();
+            Span::current().record("tenant", &*tenant);
+            rec.set_tenant(&tenant);
+            let _counted = match ctx.admission.admit_tenant(&tenant) {
+                Ok(slot) => slot,
+                Err(refusal) => return refuse(rec, &refusal),
+            };
+            let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
+                return;
+            };
+            return pump.run_tcp(tcp).await;
+        }
+        let slot = match ctx.handshakes.acquire(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => return refuse(rec, &refusal),
+        };
+        let Some(rec) = await_first_byte(&ctx, &tcp, &slot, rec).await else {
+            return;
+        };
         match ctx.spec.transport {
-            Transport::Tcp => {
-                let tenant = ctx.spec.default_tenant.clone();
-                Span::current().record("tenant", &*tenant);
-                rec.set_tenant(&tenant);
-                let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
-                    return;
-                };
-                pump.run_tcp(tcp).await;
-            }
             // The WebSocket and TLS paths are boxed: their handshake state is large, and a
             // plain TCP connection's task must not carry room for it while it idles.
-            Transport::Ws => Box::pin(serve_ws(ctx, tcp, stop, rec)).await,
-            Transport::Tls | Transport::Wss => Box::pin(serve_tls(ctx, tcp, stop, rec)).await,
+            Transport::Ws => Box::pin(serve_ws(ctx, tcp, slot, stop, rec)).await,
+            _ => Box::pin(serve_tls(ctx, tcp, slot, stop, rec)).await,
         }
     }
     .instrument(span)
     .await
 }
 
+/// Closes a socket refused at accept: one story, no handshake.
+fn refuse(rec: Recorder, refusal: &crate::limits::Refusal) {
+    rec.finish(Initiator::Broker, refusal.cause(), None);
+}
+
+/// Waits for the first byte of a TLS or WebSocket client, at most `first_byte_timeout`: a
+/// client sends its ClientHello or upgrade request right after TCP connects, so a silent
+/// socket gives its handshake slot back sooner than a stalled handshake would. `None` when
+/// the story has ended (timed out or evicted).
+async fn await_first_byte(
+    ctx: &ListenerCtx,
+    tcp: &TcpStream,
+    slot: &HandshakeSlot,
+    rec: Recorder,
+) -> Option<Recorder> {
+    let handshake = ctx.spec.handshake_timeout;
+    let wait = ctx.spec.first_byte_timeout.min(handshake);
+    // `peek`, not `readable`: readiness may be reported before any byte has arrived.
+    let mut first = [0u8; 1];
+    match slot
+        .within(Instant::now() + wait, tcp.peek(&mut first))
+        .await
+    {
+        // A byte, the end of the stream or an error: the next read says which.
+        Ok(_) => Some(rec),
+        Err(Interrupted::Evicted) => {
+            rec.finish(Initiator::Broker, slot.evicted_cause(0), None);
+            None
+        }
+        Err(Interrupted::TimedOut) if wait < handshake => {
+            let cause = Cause::FirstByteTimeout {
+                timeout_s: wait.as_secs_f64(),
+            };
+            rec.finish(Initiator::Client, cause, None);
+            None
+        }
+        Err(Interrupted::TimedOut) => {
+            let cause = Cause::HandshakeTimeout {
+                timeout_s: handshake.as_secs_f64(),
+                bytes: 0,
+            };
+            rec.finish(Initiator::Client, cause, None);
+            None
+        }
+    }
+}
+
 async fn serve_ws(
     ctx: Arc<ListenerCtx>,
     tcp: TcpStream,
+    slot: HandshakeSlot,
     stop: watch::Receiver<bool>,
     mut rec: Recorder,
 ) {
     let timeout = ctx.spec.handshake_timeout;
-    let Ok(permit) = tokio::time::timeout(timeout, ctx.handshakes.acquire()).await else {
-        rec.finish(Initiator::Broker, Cause::HandshakeCapacity, None);
-        return;
-    };
+    let deadline = slot.started() + timeout;
     let tenant = ctx.spec.default_tenant.clone();
     Span::current().record("tenant", &*tenant);
     rec.set_tenant(&tenant);
+    let _counted = match ctx.admission.admit_tenant(&tenant) {
+        Ok(counted) => counted,
+        Err(refusal) => return refuse(rec, &refusal),
+    };
     // A native MQTT client on a WebSocket port starts with CONNECT (0x10), not "GET ".
     let mut first = [0u8; 1];
-    if let Ok(Ok(1)) = tokio::time::timeout(timeout, tcp.peek(&mut first)).await {
+    if let Ok(Ok(1)) = slot.within(deadline, tcp.peek(&mut first)).await {
         if first[0] == 0x10 {
             let mut head = [0u8; 32];
             let n = tcp.peek(&mut head).await.unwrap_or(0);
@@ -110,17 +176,22 @@ async fn serve_ws(
             return;
         }
     }
-    match tokio::time::timeout(timeout, ws::accept(tcp, &ctx.ws)).await {
+    match slot.within(deadline, ws::accept(tcp, &ctx.ws)).await {
         Ok(Ok((stream, info))) => {
             rec.event(ws_event(&info, 101));
-            drop(permit);
-            let Some(pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
+            drop(slot);
+            let Some(mut pump) = Pump::for_tenant(&ctx, &tenant, None, stop, rec) else {
                 return;
             };
+            pump.connect_gate = Some(stream.connect_gate());
             pump.run_io(stream, BytesMut::new()).await;
         }
         Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
-        Err(_) => rec.finish(
+        Err(Interrupted::Evicted) => {
+            let bytes = rec.bytes_in();
+            rec.finish(Initiator::Broker, slot.evicted_cause(bytes), None);
+        }
+        Err(Interrupted::TimedOut) => rec.finish(
             Initiator::Client,
             Cause::WsBadRequest {
                 detail: format!("no complete WebSocket upgrade request within {timeout:?}"),
@@ -133,25 +204,30 @@ async fn serve_ws(
 async fn serve_tls(
     ctx: Arc<ListenerCtx>,
     tcp: TcpStream,
+    slot: HandshakeSlot,
     stop: watch::Receiver<bool>,
     mut rec: Recorder,
 ) {
     let timeout = ctx.spec.handshake_timeout;
-    let started = Instant::now();
-    let Ok(permit) = tokio::time::timeout(timeout, ctx.handshakes.acquire()).await else {
-        rec.finish(Initiator::Broker, Cause::HandshakeCapacity, None);
-        return;
-    };
+    // The timeout counts from accept, the wait for the first byte included.
+    let started = slot.started();
+    let deadline = started + timeout;
     let Some(setup) = ctx.tls() else { return };
 
     let mut raw = Vec::new();
     let legacy = setup.is_legacy();
-    let hello_read =
-        tokio::time::timeout(timeout, tls::read_client_hello(&tcp, &mut raw, legacy)).await;
+    let hello_read = slot
+        .within(deadline, tls::read_client_hello(&tcp, &mut raw, legacy))
+        .await;
     rec.add_bytes(raw.len() as u64, 0);
     rec.first_bytes(&raw);
     let accepted = match hello_read {
-        Err(_) => {
+        Err(Interrupted::Evicted) => {
+            let cause = slot.evicted_cause(raw.len() as u64);
+            rec.finish(Initiator::Broker, cause, None);
+            return;
+        }
+        Err(Interrupted::TimedOut) => {
             let cause = Cause::HandshakeTimeout {
                 timeout_s: timeout.as_secs_f64(),
                 bytes: raw.len() as u64,
@@ -186,7 +262,7 @@ async fn serve_tls(
             summary,
             started,
         };
-        return serve_legacy(&ctx, tcp, hello, setup, permit, stop, rec).await;
+        return serve_legacy(&ctx, tcp, hello, setup, slot, stop, rec).await;
     }
     let Ok(accepted) = accepted else {
         // Cannot happen: read_client_hello yields NotForRustls only for legacy listeners; were
@@ -204,12 +280,15 @@ async fn serve_tls(
     };
     Span::current().record("tenant", &*tenant);
     rec.set_tenant(&tenant);
+    let _counted = match ctx.admission.admit_tenant(&tenant) {
+        Ok(counted) => counted,
+        Err(refusal) => return refuse(rec, &refusal),
+    };
 
-    let remaining = timeout.saturating_sub(started.elapsed());
     let handshake = crate::clientcert::Recording::new(
         tokio_rustls::StartHandshake::from_parts(accepted, tcp).into_stream(config),
     );
-    let stream = match tokio::time::timeout(remaining, handshake).await {
+    let stream = match slot.within(deadline, handshake).await {
         Ok((Ok(stream), _)) => stream,
         Ok((Err(error), seen)) => {
             let (by, mut cause) = classify_handshake(&error, &summary, &setup, &tenant);
@@ -221,7 +300,12 @@ async fn serve_tls(
             rec.finish(by, cause, None);
             return;
         }
-        Err(_) => {
+        Err(Interrupted::Evicted) => {
+            let cause = slot.evicted_cause(raw.len() as u64);
+            rec.finish(Initiator::Broker, cause, None);
+            return;
+        }
+        Err(Interrupted::TimedOut) => {
             let cause = Cause::HandshakeTimeout {
                 timeout_s: timeout.as_secs_f64(),
                 bytes: raw.len() as u64,
@@ -230,7 +314,7 @@ async fn serve_tls(
             return;
         }
     };
-    drop(permit);
+    drop(slot);
 
     let Some((_, _, identity_source)) = ctx.tenant(&tenant) else {
         return;
@@ -271,7 +355,7 @@ async fn serve_legacy(
     tcp: TcpStream,
     hello: LegacyHello,
     setup: Arc<tls::TlsSetup>,
-    permit: impl Send,
+    slot: HandshakeSlot,
     stop: watch::Receiver<bool>,
     mut rec: Recorder,
 ) {
@@ -282,6 +366,10 @@ async fn serve_legacy(
     };
     Span::current().record("tenant", &*tenant);
     rec.set_tenant(&tenant);
+    let _counted = match ctx.admission.admit_tenant(&tenant) {
+        Ok(counted) => counted,
+        Err(refusal) => return refuse(rec, &refusal),
+    };
 
     let hello_bytes = hello.raw.len() as u64;
     let broker_fault = |rec: Recorder, e: &dyn std::fmt::Display| {
@@ -300,8 +388,11 @@ async fn serve_legacy(
         Ok(stream) => stream,
         Err(e) => return broker_fault(rec, &e),
     };
-    let remaining = timeout.saturating_sub(hello.started.elapsed());
-    match tokio::time::timeout(remaining, std::pin::Pin::new(&mut stream).accept()).await {
+    let deadline = hello.started + timeout;
+    match slot
+        .within(deadline, std::pin::Pin::new(&mut stream).accept())
+        .await
+    {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
             let (by, cause) =
@@ -313,7 +404,11 @@ async fn serve_legacy(
             rec.finish(by, cause, None);
             return;
         }
-        Err(_) => {
+        Err(Interrupted::Evicted) => {
+            rec.finish(Initiator::Broker, slot.evicted_cause(hello_bytes), None);
+            return;
+        }
+        Err(Interrupted::TimedOut) => {
             let cause = Cause::HandshakeTimeout {
                 timeout_s: timeout.as_secs_f64(),
                 bytes: hello_bytes,
@@ -322,7 +417,7 @@ async fn serve_legacy(
             return;
         }
     }
-    drop(permit);
+    drop(slot);
 
     let Some((_, _, identity_source)) = ctx.tenant(&tenant) else {
         return;
@@ -448,9 +543,10 @@ async fn serve_established<S>(
         match upgrade {
             Ok(Ok((ws, info))) => {
                 rec.event(ws_event(&info, 101));
-                let Some(pump) = Pump::for_tenant(ctx, tenant, cert, stop, rec) else {
+                let Some(mut pump) = Pump::for_tenant(ctx, tenant, cert, stop, rec) else {
                     return;
                 };
+                pump.connect_gate = Some(ws.connect_gate());
                 pump.run_io(ws, BytesMut::new()).await;
             }
             Ok(Err(rejection)) => finish_ws_rejection(rec, &rejection),
@@ -765,6 +861,8 @@ struct Pump {
     connected: bool,
     wake: Arc<TaskWaker>,
     stop: watch::Receiver<bool>,
+    /// A WebSocket stream's pre-CONNECT read limit, lifted when CONNECT is accepted.
+    connect_gate: Option<ws::ConnectGate>,
 }
 
 impl Pump {
@@ -802,6 +900,7 @@ impl Pump {
             connected: false,
             rec: None,
             closed: None,
+            connect_gate: None,
         }
     }
 
@@ -965,9 +1064,13 @@ impl Pump {
         rec.finish(by, cause, Some(self.conn.stats()));
     }
 
-    /// Collects output when the write buffer is empty and logs events; false once closed.
+    /// Collects output while less than [`MAX_PENDING_OUTPUT`] waits, and logs events; false
+    /// once closed. Collecting even while earlier output waits moves the connection's own
+    /// replies (PUBACK, PINGRESP) into `wbuf`, where they count against the limit and pause
+    /// reading: collected only into an empty `wbuf`, they piled up inside the connection
+    /// without bound while a client sent QoS 1 messages and never read (issue 9).
     fn prepare(&mut self, wbuf: &mut BytesMut) -> bool {
-        if wbuf.is_empty() {
+        if wbuf.len() < MAX_PENDING_OUTPUT {
             self.conn.poll_transmit(Instant::now(), wbuf);
             if wbuf.capacity() > 4 * MAX_PENDING_OUTPUT && wbuf.is_empty() {
                 *wbuf = BytesMut::new();
@@ -1000,6 +1103,9 @@ impl Pump {
                     if !self.connected {
                         Span::current().record("client_id", &*client_id);
                         self.connected = true;
+                    }
+                    if let Some(gate) = self.connect_gate.take() {
+                        gate.open();
                     }
                     info!(
                         version = version.as_str(),

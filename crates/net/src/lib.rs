@@ -11,10 +11,12 @@ mod clientcert;
 mod driver;
 mod hello;
 pub mod legacy;
+mod limits;
 mod server;
 mod story;
 pub mod tls;
 pub mod ws;
 
+pub use limits::{ConnLimits, ConnectRate};
 pub use server::{ListenerSpec, Reloader, Server, ServerError, Tenant, Transport};
 pub use story::StorySink;

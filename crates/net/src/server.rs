@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,16 +13,21 @@ use lantern_broker::auth::AccessPolicy;
 use lantern_broker::Broker;
 use lantern_pki::IdentitySource;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use crate::driver;
+use crate::limits::{Admission, ConnLimits, Handshakes};
 use crate::tls::{TenantTlsFiles, TlsConfigError, TlsPolicy, TlsSetup};
 use crate::ws::WsSettings;
 
 /// The longest a timer task sleeps, so a timer scheduled while it sleeps (a delayed will, a
 /// session expiry) fires at most this late.
 const TIMER_GRANULARITY: Duration = Duration::from_millis(100);
+
+/// Bytes a WebSocket client may send before CONNECT is accepted beyond the largest CONNECT:
+/// frame headers and the rest of one 8 KiB read.
+const WS_BEFORE_CONNECT_SLACK: usize = 16 * 1024;
 
 /// How long shutdown waits for connections to flush their last packets.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -77,8 +83,16 @@ pub struct ListenerSpec {
     pub default_tenant: Arc<str>,
     /// Longest time for the TLS handshake or the WebSocket upgrade.
     pub handshake_timeout: Duration,
-    /// Most handshakes in progress at once; more wait (up to the handshake timeout).
+    /// Longest time a TLS or WebSocket socket may stay silent after accept: a client sends its
+    /// ClientHello (or upgrade request) right after TCP connects, so a socket that sends
+    /// nothing is closed sooner than one in the middle of a handshake.
+    pub first_byte_timeout: Duration,
+    /// Most handshakes in progress at once; when full, the oldest in progress is closed
+    /// (`net.handshake_evicted`) so a new connection never waits for a slot.
     pub max_handshakes: usize,
+    /// Most handshakes in progress from one source address (IPv6: one /64); more are refused
+    /// at accept (`net.connection_limit`).
+    pub max_handshakes_per_ip: Option<NonZeroUsize>,
 }
 
 impl ListenerSpec {
@@ -93,7 +107,9 @@ impl ListenerSpec {
             allow_anonymous: true,
             default_tenant: "default".into(),
             handshake_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(3),
             max_handshakes: 1024,
+            max_handshakes_per_ip: NonZeroUsize::new(128),
         }
     }
 }
@@ -171,7 +187,9 @@ pub(crate) struct ListenerCtx {
     pub(crate) tenants: HashMap<Arc<str>, (Arc<Broker>, Arc<AccessPolicy>, IdentitySource)>,
     pub(crate) tls: Option<RwLock<Arc<TlsSetup>>>,
     pub(crate) ws: WsSettings,
-    pub(crate) handshakes: Semaphore,
+    pub(crate) handshakes: Arc<Handshakes>,
+    /// Connection limits shared by every listener.
+    pub(crate) admission: Arc<Admission>,
     /// Where finished stories go.
     pub(crate) sink: Option<crate::story::StorySink>,
 }
@@ -226,18 +244,31 @@ impl Reloader {
     }
 }
 
-/// WebSocket settings: the listener's path, and frames up to the largest packet any tenant
-/// accepts plus room for its header.
+/// WebSocket settings: the listener's path, frames up to the largest packet any tenant
+/// accepts plus room for its header, and before CONNECT no more than the largest CONNECT.
 fn ws_settings(spec: &ListenerSpec, tenants: &[Tenant]) -> WsSettings {
     let max_packet = tenants
         .iter()
         .map(|t| t.broker.config().max_packet_size.get() as usize)
         .max()
         .unwrap_or(0);
+    let max_connect_packet = tenants
+        .iter()
+        .map(|t| {
+            let config = t.broker.config();
+            config
+                .max_connect_packet_size
+                .min(config.max_packet_size)
+                .get() as usize
+        })
+        .max()
+        .unwrap_or(0);
     let default = WsSettings::default();
     WsSettings {
         path: spec.ws_path.clone(),
         max_frame: std::num::NonZeroUsize::new(max_packet + 1024).unwrap_or(default.max_frame),
+        // The CONNECT, its frame headers, and one read's worth beyond it.
+        max_before_connect: NonZeroUsize::new(max_connect_packet + WS_BEFORE_CONNECT_SLACK),
     }
 }
 
@@ -260,12 +291,24 @@ fn build_tls(
 }
 
 impl Server {
-    /// Binds every listener and builds its TLS setup, failing on the first problem.
+    /// Binds every listener and builds its TLS setup, failing on the first problem. The
+    /// connection limits are the defaults of [`ConnLimits`].
     pub async fn bind(
         tenants: Vec<Tenant>,
         specs: &[ListenerSpec],
         sink: Option<crate::story::StorySink>,
     ) -> Result<Self, ServerError> {
+        Self::bind_with_limits(tenants, specs, sink, ConnLimits::default()).await
+    }
+
+    /// [`Server::bind`] with connection limits shared by every listener.
+    pub async fn bind_with_limits(
+        tenants: Vec<Tenant>,
+        specs: &[ListenerSpec],
+        sink: Option<crate::story::StorySink>,
+        limits: ConnLimits,
+    ) -> Result<Self, ServerError> {
+        let admission = Arc::new(Admission::new(limits));
         let mut listeners = Vec::with_capacity(specs.len());
         for spec in specs {
             if !tenants.iter().any(|t| t.name == spec.default_tenant) {
@@ -318,7 +361,11 @@ impl Server {
                 tenants: per_tenant,
                 tls,
                 ws: ws_settings(&spec, &tenants),
-                handshakes: Semaphore::new(spec.max_handshakes.max(1)),
+                handshakes: Arc::new(Handshakes::new(
+                    spec.max_handshakes,
+                    spec.max_handshakes_per_ip,
+                )),
+                admission: admission.clone(),
                 sink: sink.clone(),
                 spec,
             };

@@ -23,6 +23,8 @@ use std::fmt;
 use std::io;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -81,6 +83,11 @@ pub struct WsSettings {
     /// [MQTT-6.0.0-2], so the broker's maximum packet size is enforced by the codec, not here;
     /// set this a little above it so a whole packet fits one frame.
     pub max_frame: NonZeroUsize,
+    /// The most bytes read from the socket until the stream's [`ConnectGate`] is opened (the
+    /// broker opens it when it accepts CONNECT); beyond it reading pauses, so a client that has
+    /// not sent a complete CONNECT cannot make tungstenite buffer a large frame (issue 9). The
+    /// connection's connect timeout then ends it. `None`: no limit (the default).
+    pub max_before_connect: Option<NonZeroUsize>,
 }
 
 impl Default for WsSettings {
@@ -89,7 +96,90 @@ impl Default for WsSettings {
             path: "/mqtt".to_owned(),
             // INVARIANT: the constant is not zero.
             max_frame: NonZeroUsize::new(DEFAULT_MAX_FRAME).unwrap_or(NonZeroUsize::MIN),
+            max_before_connect: None,
         }
+    }
+}
+
+/// Lifts a [`WsStream`]'s [`WsSettings::max_before_connect`] limit: cloned out of the stream
+/// before it is handed to the reader, and opened once CONNECT is accepted.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectGate(Arc<AtomicBool>);
+
+impl ConnectGate {
+    /// Lifts the limit for good.
+    pub fn open(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn is_open(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The socket below tungstenite: reads at most `limit` bytes until the gate opens.
+///
+/// Beyond the limit a read is `Pending` without arranging a wake-up: the connection task is
+/// woken by its own timers (the connect timeout) and polls again after each event, when the
+/// gate may have opened.
+struct Gated<S> {
+    inner: S,
+    gate: ConnectGate,
+    limit: Option<usize>,
+    read: usize,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Gated<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let Some(limit) = this.limit else {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        if this.gate.is_open() {
+            this.limit = None;
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        if this.read >= limit {
+            return Poll::Pending;
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        this.read += buf.filled().len() - before;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Gated<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
@@ -338,10 +428,16 @@ where
         .max_write_buffer_size(max.saturating_add(WRITE_SLACK))
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
+    let gate = ConnectGate::default();
+    let gated = Gated {
+        inner: stream,
+        gate: gate.clone(),
+        limit: settings.max_before_connect.map(NonZeroUsize::get),
+        read: 0,
+    };
     let inner =
-        WebSocketStream::from_partially_read(stream, buf.to_vec(), Role::Server, Some(config))
-            .await;
-    Ok((WsStream::new(inner, max), info))
+        WebSocketStream::from_partially_read(gated, buf.to_vec(), Role::Server, Some(config)).await;
+    Ok((WsStream::new(inner, max, gate), info))
 }
 
 /// An accepted MQTT-over-WebSocket connection as a byte stream.
@@ -361,7 +457,9 @@ where
 /// the socket could not take whole finishes on the next write or flush. `shutdown` sends a
 /// close frame (1000) and then shuts down the underlying stream.
 pub struct WsStream<S> {
-    inner: WebSocketStream<S>,
+    inner: WebSocketStream<Gated<S>>,
+    /// Lifts [`WsSettings::max_before_connect`].
+    gate: ConnectGate,
     /// The unread rest of the last binary message.
     pending: Bytes,
     read: ReadState,
@@ -387,9 +485,10 @@ impl<S> WsStream<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    fn new(inner: WebSocketStream<S>, max_message: usize) -> Self {
+    fn new(inner: WebSocketStream<Gated<S>>, max_message: usize, gate: ConnectGate) -> Self {
         Self {
             inner,
+            gate,
             pending: Bytes::new(),
             read: ReadState::Open,
             close_queued: false,
@@ -399,7 +498,13 @@ where
 
     /// The underlying stream, for its peer address or TLS session.
     pub fn get_ref(&self) -> &S {
-        self.inner.get_ref()
+        &self.inner.get_ref().inner
+    }
+
+    /// The handle that lifts [`WsSettings::max_before_connect`], for whoever sees CONNECT
+    /// accepted after the stream itself has moved on.
+    pub fn connect_gate(&self) -> ConnectGate {
+        self.gate.clone()
     }
 
     /// Queues a close frame (once) and flushes it.

@@ -655,3 +655,37 @@ async fn prefixed_into_parts_keeps_the_unread_prefix() {
     let (unread, _) = prefixed.into_parts();
     assert_eq!(&unread[..], b"T /");
 }
+
+/// Issue 9, defect 6 on WebSocket: before the gate opens (CONNECT accepted), reading stops
+/// after `max_before_connect` bytes, so a client announcing a large frame cannot make
+/// tungstenite buffer it; once opened, the rest is read.
+#[tokio::test]
+async fn issue_9_reading_pauses_at_max_before_connect_until_the_gate_opens() {
+    let settings = WsSettings {
+        max_before_connect: NonZeroUsize::new(16 * 1024),
+        ..WsSettings::default()
+    };
+    let len = 256 * 1024;
+    let (addr, server) = serve_one(0, settings, move |mut ws| async move {
+        let mut buf = vec![0; len];
+        // Stalls: the message is larger than what may be read before CONNECT.
+        let stalled = tokio::time::timeout(Duration::from_millis(500), ws.read_exact(&mut buf))
+            .await
+            .is_err();
+        ws.connect_gate().open();
+        let got = ws.read_exact(&mut buf).await.map(|_| buf);
+        (stalled, got)
+    })
+    .await;
+    let mut client = connect(addr, "mqtt").await;
+    let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    within(client.send(Message::binary(payload.clone())))
+        .await
+        .expect("send");
+    let (_, (stalled, got)) = within(server).await.expect("task").expect("upgraded");
+    assert!(
+        stalled,
+        "read more than max_before_connect before the gate opened"
+    );
+    assert_eq!(got.expect("the whole message once open"), payload);
+}

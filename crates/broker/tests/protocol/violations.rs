@@ -286,3 +286,102 @@ fn shutdown_sends_disconnect_0x8b() {
     assert_eq!(reason, CloseReason::ServerShutdown);
     assert_eq!(reason.id(), "broker.shutdown");
 }
+
+/// A CONNECT that announces `remaining` bytes at protocol level `level`, of which only the
+/// first few arrive: the fixed header, "MQTT", the level and the flags.
+fn connect_header_announcing(remaining: u32, level: u8) -> Vec<u8> {
+    let mut bytes = vec![0x10];
+    let mut n = remaining;
+    loop {
+        let mut byte = (n % 128) as u8;
+        n /= 128;
+        if n > 0 {
+            byte |= 0x80;
+        }
+        bytes.push(byte);
+        if n == 0 {
+            break;
+        }
+    }
+    bytes.extend_from_slice(&[0x00, 0x04, b'M', b'Q', b'T', b'T', level, 0b0000_0010]);
+    bytes
+}
+
+/// Issue 9, defect 6: before CONNECT is accepted, a packet is limited to
+/// `max_connect_packet_size`, checked from the fixed header before the body is buffered. A
+/// v5 client announcing a 1 MiB CONNECT is refused at once with CONNACK 0x95 (v5 §3.2.2.2).
+#[test]
+fn issue_9_v5_connect_above_max_connect_packet_size_gets_connack_0x95() {
+    let broker = broker();
+    assert_eq!(broker.config().max_connect_packet_size.get(), 64 * 1024);
+    let t0 = Instant::now();
+    let mut client = Client::open(&broker, ProtocolVersion::V5, t0);
+    client.send_raw(t0, &connect_header_announcing(1024 * 1024, 5));
+    let packets = client.recv(t0);
+    assert!(
+        matches!(
+            &packets[..],
+            [Packet::ConnAck(ConnAck {
+                reason: ReasonCode::PacketTooLarge,
+                session_present: false,
+                ..
+            })]
+        ),
+        "{packets:?}"
+    );
+    match client.expect_closed() {
+        CloseReason::Malformed(e) => assert_eq!(
+            e.kind,
+            DecodeErrorKind::PacketTooLarge {
+                size: 1024 * 1024 + 4,
+                max: 64 * 1024
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(broker.session_count(), 0);
+}
+
+/// The same for 3.1.1, which has no CONNACK code for it: the connection closes without one.
+#[test]
+fn issue_9_v311_connect_above_max_connect_packet_size_is_closed() {
+    let broker = broker();
+    let t0 = Instant::now();
+    let mut client = Client::open(&broker, ProtocolVersion::V311, t0);
+    client.send_raw(t0, &connect_header_announcing(200_000, 4));
+    client.recv_nothing(t0);
+    assert!(matches!(
+        client.expect_closed(),
+        CloseReason::Malformed(e) if matches!(e.kind, DecodeErrorKind::PacketTooLarge { max: 65536, .. })
+    ));
+}
+
+/// Once CONNECT is accepted the full `max_packet_size` applies, even to a packet that arrived
+/// in the same read as the CONNECT.
+#[test]
+fn issue_9_packet_after_connect_in_the_same_read_gets_max_packet_size() {
+    let broker = Broker::new(BrokerConfig {
+        max_connect_packet_size: NonZeroU32::new(256).unwrap(),
+        ..BrokerConfig::default()
+    });
+    let t0 = Instant::now();
+    let mut client = Client::open(&broker, ProtocolVersion::V5, t0);
+    let mut sub = subscriber(
+        &broker,
+        t0,
+        ProtocolVersion::V5,
+        "sub",
+        "t",
+        QoS::AtMostOnce,
+    );
+    let mut wire = bytes::BytesMut::new();
+    Packet::Connect(clean(ProtocolVersion::V5, "big"))
+        .encode(ProtocolVersion::V5, &mut wire)
+        .unwrap();
+    Packet::Publish(publish("t", &"x".repeat(10_000), QoS::AtMostOnce, 0))
+        .encode(ProtocolVersion::V5, &mut wire)
+        .unwrap();
+    client.send_raw(t0, &wire);
+    assert!(!client.conn.is_closed());
+    assert_eq!(sub.recv_publish(t0).payload.len(), 10_000);
+}
