@@ -7,7 +7,7 @@
 //! counted as dropped from the log (it still reaches the ring). The filters ([`StoryFilter`]) and
 //! the failure summary ([`Summary`]) used by the admin API and by `lantern why` live here too.
 //!
-//! Repeated identical failures fold into one story with a count, and besides the ring the
+//! Repeated identical failures before authentication fold into one story with a count, and besides the ring the
 //! latest story of each device is kept (see [`Journal`]), so that a flood of failing connections
 //! cannot push real devices' evidence out of memory or bury it in the log.
 //!
@@ -348,7 +348,10 @@ impl State {
     /// log (the story, or the summary of a folded story that closed) go to `to_log`.
     fn record(&mut self, limits: &Inner, story: &Arc<Story>, to_log: &mut Vec<Arc<Story>>) -> bool {
         let at = end_ms(story);
-        let repeat = (story.verdict.outcome == Outcome::Failed).then(|| repeat_key(story));
+        // Only failures before authentication fold: a connection that was let in had a session
+        // of its own (deliveries, drops, a close), and its story is kept whole.
+        let repeat = (story.verdict.outcome == Outcome::Failed && !connected(story))
+            .then(|| repeat_key(story));
         if let Some(key) = &repeat {
             if let Some(&slot) = self.open.get(key) {
                 if let Some(entry) = self.entries.get_mut(&slot) {
@@ -1504,6 +1507,22 @@ pub(crate) mod tests {
         journal.flush();
         assert_eq!(read_lines(&path).len(), 3);
         let _ = fs::remove_dir_all(dir);
+    }
+
+    /// Only failures before authentication fold: two sessions of one device that each ended
+    /// without DISCONNECT are two stories (each has its own deliveries, drops and close).
+    #[test]
+    fn failures_after_authentication_do_not_fold() {
+        let journal = Journal::new(10, None).unwrap();
+        for id in [1, 2] {
+            let mut s = connected_story(id, "10.0.0.1:1000", "d");
+            s.finish(Cause::PeerClosed);
+            assert_eq!(s.verdict.outcome, Outcome::Failed);
+            journal.record(s);
+        }
+        let all = journal.query(&StoryFilter::default());
+        assert_eq!(ids(&all), [2, 1]);
+        assert!(all.iter().all(|s| s.repeated.is_none()));
     }
 
     /// A device whose failures alternate between two causes has the fold it repeated last as

@@ -303,6 +303,47 @@ both_versions!(
     }
 );
 
+both_versions!(
+    /// Issue 9, defect 1: messages queued for an offline persistent session are checked against
+    /// the read ACL again when a connection resumes it. A rule removed by SIGHUP while the client
+    /// was away means the messages it allowed are never delivered, and the drop is counted in
+    /// the resuming connection's story.
+    sighup_acl_change_applies_to_a_resumed_sessions_queue,
+    |v: V| {
+        if skip_on_mosquitto(LANTERN_ONLY) {
+            return;
+        }
+        let dir = TempDir::new("acl-resume");
+        let acl = dir.join("acl");
+        fs::write(&acl, "user dev\ntopic readwrite keep/#\ntopic readwrite drop/#\n\nuser admin\ntopic readwrite #\n")
+            .expect("write acl");
+        let toml = format!("{}\n[[tenant]]\nname = \"default\"\nacl_file = \"{acl}\"\n", listener("tcp", ""));
+        let b = Broker::builder().config_file(&toml).start();
+        let port = b.port_of("tcp");
+        let mut args = vec!["-u", "dev", "-c", "-i", "dev-away", "-q", "1", "-t", "keep/#", "-t", "drop/#"];
+        if v == V::V5 {
+            args.extend(["-x", "3600"]);
+        }
+        Sub::start_at(port, v, &args).kill();
+        b.wait_log(&["cause=\"net.peer_closed\"", "client_id=\"dev-away\""], 1, WAIT);
+        for (topic, payload) in [("drop/1", "revoked-1"), ("keep/1", "kept"), ("drop/2", "revoked-2")] {
+            let out = publish(port, v, &["-u", "admin", "-t", topic, "-m", payload, "-q", "1"]);
+            assert_ok(&out, "admin's publish", &b);
+        }
+
+        fs::write(&acl, "user dev\ntopic readwrite keep/#\n\nuser admin\ntopic readwrite #\n").expect("rewrite acl");
+        reload(&b, 1);
+        b.wait_log(&["password and ACL files reloaded"], 1, WAIT);
+
+        let mut sub = Sub::start_at(port, v, &args);
+        let m = sub.recv("the queued keep/1");
+        assert_eq!((m.topic.as_str(), m.payload.as_slice()), ("keep/1", &b"kept"[..]));
+        sub.expect_none(QUIET, "queued drop/# messages after their rule was removed");
+        let line = &b.wait_log(&["messages dropped for this client"], 1, WAIT)[0];
+        assert!(line.contains("dropped=2") && line.contains("acl_revoked=2"), "{line}");
+    }
+);
+
 /// A reload that fails — a broken password file, a missing certificate, a CRL that does not
 /// parse, a CRL file without a CRL — changes nothing (not even the files that were fine) and logs the file and the error;
 /// clients keep connecting with the running settings. Once the files are fixed, a reload
