@@ -565,7 +565,8 @@ fn issue_9_client_that_never_reads_its_pubacks_is_paced() {
 
 /// A subscriber that never reads while a publisher floods it with 1 KiB QoS 0 messages for
 /// 3 s: what waits for it is bounded (its queue and at most 256 KiB of output), so the
-/// broker's memory stays bounded however much is published.
+/// broker's memory stays bounded however much is published, and a legitimate client still
+/// connects quickly meanwhile.
 #[test]
 fn issue_9_subscriber_that_never_reads_keeps_memory_bounded() {
     let _serial = serial();
@@ -573,7 +574,13 @@ fn issue_9_subscriber_that_never_reads_keeps_memory_bounded() {
     let rt = runtime();
     let rss_before = rss_kib(b.pid());
     let mut sub = std_stream(&rt, LEGIT, b.port);
-    sub.write_all(CONNECT_311).unwrap();
+    // Its own client id: the legitimate connects below use CONNECT_311's.
+    let connect_sub: Vec<u8> = CONNECT_311
+        .iter()
+        .copied()
+        .map(|c| if c == b'l' { b's' } else { c })
+        .collect();
+    sub.write_all(&connect_sub).unwrap();
     let mut connack = [0u8; 4];
     sub.read_exact(&mut connack).unwrap();
     assert_eq!(connack, CONNACK_OK);
@@ -601,12 +608,21 @@ fn issue_9_subscriber_that_never_reads_keeps_memory_bounded() {
         batch.extend(std::iter::repeat_n(0x42, 1024));
     }
     let peak = RssPeak::watch(b.pid());
-    let (written, elapsed, _) = write_until_stalled(&mut publisher, &batch, Duration::from_secs(3));
+    let ((written, elapsed, _), times) = std::thread::scope(|scope| {
+        let legit = scope.spawn(|| {
+            // Well inside the flood.
+            std::thread::sleep(Duration::from_secs(1));
+            legit_times(|| legit_tcp_connect(&rt, b.port))
+        });
+        let flood = write_until_stalled(&mut publisher, &batch, Duration::from_secs(3));
+        (flood, legit.join().expect("legitimate connects"))
+    });
     let peak = peak.stop();
     println!(
-        "subscriber that never reads: publisher wrote {} MiB in {elapsed:?}; RSS {rss_before} KiB before, peak {peak} KiB",
+        "subscriber that never reads: publisher wrote {} MiB in {elapsed:?}; RSS {rss_before} KiB before, peak {peak} KiB; legitimate connects meanwhile {times:?}",
         written >> 20
     );
+    assert_fast(&times, Duration::from_millis(100));
     assert!(
         written > 8 << 20,
         "the flood was too small to prove anything: {written} bytes"
