@@ -17,12 +17,12 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{BrokerConfig, OtherIdentity};
 use crate::message::Message;
+use crate::persist::{Emitter, NoopSink, PersistEvent, PersistSink, WallClock};
 use crate::retained::RetainedIndex;
 use crate::session::{
     Delivery, DropCounts, Owner, PushOutcome, Reader, Session, SessionRef, SubEntry, SubIds,
     NEVER_EXPIRES,
 };
-use crate::store::{MemoryStore, Store};
 use crate::topic::Filter;
 use crate::tree::TopicTree;
 
@@ -34,7 +34,8 @@ pub struct Broker {
     retained: RwLock<RetainedIndex<Arc<Message>>>,
     timers: Mutex<BTreeMap<(Instant, u64), Timer>>,
     next_id: AtomicU64,
-    store: Box<dyn Store>,
+    /// Where durable changes go (the persistence seam, see [`crate::persist`]).
+    emitter: Arc<Emitter>,
     /// When expired retained messages were last swept out.
     last_sweep: Mutex<Option<Instant>>,
 }
@@ -96,28 +97,32 @@ thread_local! {
 }
 
 impl Broker {
-    /// A broker with the given limits and an in-memory store.
+    /// A broker with the given limits whose state lives only in memory.
     pub fn new(config: BrokerConfig) -> Arc<Self> {
-        Self::with_store(config, Box::new(MemoryStore))
+        Self::with_sink(config, Arc::new(NoopSink), WallClock::now())
     }
 
-    /// A broker with the given limits and store.
-    pub fn with_store(config: BrokerConfig, store: Box<dyn Store>) -> Arc<Self> {
-        let mut retained = RetainedIndex::default();
-        for msg in store.retained() {
-            let topic = msg.topic.clone();
-            retained.set(topic.as_str(), msg);
-        }
+    /// A broker with the given limits that hands every durable change to `sink`, with
+    /// wall-clock times mapped from its `Instant`s by `clock`.
+    pub fn with_sink(
+        config: BrokerConfig,
+        sink: Arc<dyn PersistSink>,
+        clock: WallClock,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config,
             sessions: Mutex::new(HashMap::new()),
             subscriptions: RwLock::new(TopicTree::default()),
-            retained: RwLock::new(retained),
+            retained: RwLock::new(RetainedIndex::default()),
             timers: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
-            store,
+            emitter: Arc::new(Emitter::new(sink, clock)),
             last_sweep: Mutex::new(None),
         })
+    }
+
+    pub(crate) fn emitter(&self) -> &Arc<Emitter> {
+        &self.emitter
     }
 
     /// The broker's configuration.
@@ -200,15 +205,10 @@ impl Broker {
             if other {
                 replaced_identity = Some(st.identity.clone());
             }
-            st.ended = true;
-            let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
-            st.queue.clear();
-            st.inflight.clear();
             // The session ends before the will delay passed: the will goes now.
-            let will = st.pending_will.take();
+            let (filters, will) = existing.end(&mut st);
             drop(st);
             self.unsubscribe_all(&existing, &filters);
-            self.store.session_ended(client_id);
             if let Some(will) = will {
                 ended_will = Some(will);
             }
@@ -219,6 +219,7 @@ impl Broker {
             req.version,
             req.expiry_interval,
             Some(req.owner),
+            self.emitter.clone(),
         ));
         {
             let mut st = session.lock();
@@ -271,10 +272,7 @@ impl Broker {
         let expiry = st.expiry_interval;
         let generation = st.generation;
         if expiry == 0 {
-            st.ended = true;
-            let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
-            st.queue.clear();
-            st.inflight.clear();
+            let (filters, _) = session.end(&mut st);
             drop(st);
             self.remove_session(session);
             self.unsubscribe_all(session, &filters);
@@ -324,8 +322,6 @@ impl Broker {
             .is_some_and(|s| Arc::ptr_eq(s, session))
         {
             sessions.remove(session.client_id());
-            drop(sessions);
-            self.store.session_ended(session.client_id());
         }
     }
 
@@ -388,11 +384,7 @@ impl Broker {
                     if st.generation != generation || st.owner.is_some() || st.ended {
                         continue;
                     }
-                    st.ended = true;
-                    let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
-                    st.queue.clear();
-                    st.inflight.clear();
-                    let will = st.pending_will.take();
+                    let (filters, will) = session.end(&mut st);
                     drop(st);
                     self.remove_session(&session);
                     self.unsubscribe_all(&session, &filters);
@@ -427,7 +419,8 @@ impl Broker {
             // Re-check: it may have been replaced since the read lock was released.
             if retained.get(&topic).is_some_and(|m| m.is_expired(now)) {
                 retained.remove(&topic);
-                self.store.retained_removed(&topic);
+                self.emitter
+                    .emit(|_| PersistEvent::RetainedRemoved { topic });
             }
         }
     }
@@ -451,11 +444,15 @@ impl Broker {
             if msg.payload.is_empty() {
                 // [MQTT-3.3.1-6] / [MQTT-3.3.1-10]: an empty retained message deletes.
                 if retained.remove(msg.topic.as_str()).is_some() {
-                    self.store.retained_removed(msg.topic.as_str());
+                    self.emitter.emit(|_| PersistEvent::RetainedRemoved {
+                        topic: msg.topic.as_str().into(),
+                    });
                 }
             } else {
                 retained.set(msg.topic.as_str(), msg.clone());
-                self.store.retained_set(msg);
+                self.emitter.emit(|clock| PersistEvent::RetainedSet {
+                    msg: msg.persisted(clock),
+                });
             }
         }
         self.route(now, msg, congested)

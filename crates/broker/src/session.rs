@@ -19,6 +19,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::auth::{Access, Acl, AclSubject};
 use crate::message::Message;
+use crate::persist::{Emitter, PersistEvent};
 
 /// Session expiry interval meaning "never expires" (v5 §3.1.2.11.2).
 pub const NEVER_EXPIRES: u32 = u32::MAX;
@@ -33,6 +34,9 @@ pub struct Session {
     /// True while a connected client's queue is full and not yet drained to half: publishers
     /// of QoS 1/2 messages to it stop reading. Read without the lock by those publishers.
     congested: AtomicBool,
+    /// Where the session's durable changes go, emitted under `state`'s lock so they are in
+    /// order.
+    emitter: Arc<Emitter>,
     state: Mutex<SessionState>,
 }
 
@@ -240,10 +244,12 @@ impl Session {
         version: ProtocolVersion,
         expiry_interval: u32,
         owner: Option<Owner>,
+        emitter: Arc<Emitter>,
     ) -> Self {
         Self {
             id,
             client_id,
+            emitter,
             subscription_count: AtomicUsize::new(0),
             congested: AtomicBool::new(false),
             state: Mutex::new(SessionState {
@@ -407,6 +413,22 @@ impl Session {
                 waker.wake();
             }
         }
+    }
+
+    /// Ends the session under its lock: nothing may be queued on it any more, its state is
+    /// forgotten and the store told so. Returns the filters to remove from the topic tree and
+    /// the pending will, which goes now.
+    pub(crate) fn end(&self, st: &mut SessionState) -> (Vec<Box<str>>, Option<Arc<Message>>) {
+        st.ended = true;
+        let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
+        st.queue.clear();
+        st.inflight.clear();
+        st.incoming_qos2.clear();
+        let will = st.pending_will.take();
+        self.emitter.emit(|_| PersistEvent::SessionEnded {
+            client_id: self.client_id.clone(),
+        });
+        (filters, will)
     }
 
     pub(crate) fn set_subscription_count(&self, n: usize) {
