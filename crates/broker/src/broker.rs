@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lantern_codec::{QoS, RetainHandling};
+use lantern_codec::RetainHandling;
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::{BrokerConfig, OtherIdentity};
@@ -188,9 +188,8 @@ impl Broker {
                 st.reader = req.reader;
                 st.generation += 1;
                 // [MQTT-3.1.3-9] A reconnection before the will delay passed cancels the will.
-                st.pending_will = None;
-                st.version = req.version;
-                st.expiry_interval = req.expiry_interval;
+                st.take_will();
+                st.attached(req.version, req.expiry_interval);
                 // The ACL may have changed (SIGHUP) since these were queued.
                 st.recheck_read_access();
                 let offline_drops = std::mem::take(&mut st.drops);
@@ -225,6 +224,7 @@ impl Broker {
             let mut st = session.lock();
             st.reader = req.reader;
             st.identity = req.identity;
+            st.attached(req.version, req.expiry_interval);
         }
         sessions.insert(client_id.clone(), session.clone());
         drop(sessions);
@@ -268,7 +268,7 @@ impl Broker {
         // is counted as dropped while it is away.
         session.clear_congestion(&mut st);
         // QoS 0 messages are not kept for a session without a connection.
-        st.queue.retain(|d| d.qos != QoS::AtMostOnce);
+        st.drop_qos0();
         let expiry = st.expiry_interval;
         let generation = st.generation;
         if expiry == 0 {
@@ -286,8 +286,8 @@ impl Broker {
             if delay == 0 {
                 publish_now = Some(will);
             } else {
-                st.pending_will = Some(will);
                 let at = now + Duration::from_secs(u64::from(delay.min(expiry)));
+                st.schedule_will(will, at);
                 drop(st);
                 self.schedule(
                     at,
@@ -299,12 +299,14 @@ impl Broker {
                 st = session.lock();
             }
         }
+        let expires_at =
+            (expiry != NEVER_EXPIRES).then(|| now + Duration::from_secs(u64::from(expiry)));
+        st.went_offline(expires_at);
         drop(st);
         if let Some(will) = publish_now {
             self.publish(now, &will);
         }
-        if expiry != NEVER_EXPIRES {
-            let at = now + Duration::from_secs(u64::from(expiry));
+        if let Some(at) = expires_at {
             self.schedule(
                 at,
                 Timer::SessionExpiry {
@@ -367,7 +369,7 @@ impl Broker {
                     let will = {
                         let mut st = session.lock();
                         if st.generation == generation && st.owner.is_none() {
-                            st.pending_will.take()
+                            st.take_will()
                         } else {
                             None
                         }
@@ -516,11 +518,7 @@ impl Broker {
         filter: &Filter<'_>,
         entry: SubEntry,
     ) -> bool {
-        let count = {
-            let mut st = session.lock();
-            st.subscriptions.insert(raw_filter.into(), entry);
-            st.subscriptions.len()
-        };
+        let count = { session.lock().add_subscription(raw_filter, entry) };
         session.set_subscription_count(count);
         let existed =
             self.subscriptions
@@ -536,11 +534,7 @@ impl Broker {
         raw_filter: &str,
         filter: &Filter<'_>,
     ) -> bool {
-        let count = {
-            let mut st = session.lock();
-            st.subscriptions.remove(raw_filter);
-            st.subscriptions.len()
-        };
+        let count = { session.lock().remove_subscription(raw_filter) };
         session.set_subscription_count(count);
         self.subscriptions
             .write()
@@ -590,6 +584,7 @@ impl Broker {
                 retain: true, // [MQTT-3.3.1-8]
                 sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
                 msg,
+                seq: 0,
             };
             session.push_retained(delivery);
         }
@@ -611,6 +606,7 @@ fn delivery(msg: &Arc<Message>, entry: &SubEntry) -> Delivery {
         // [MQTT-3.3.1-12]/[MQTT-3.3.1-13]: as published only with Retain As Published.
         retain: entry.options.retain_as_published && msg.retain,
         sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
+        seq: 0,
     }
 }
 
@@ -651,6 +647,7 @@ fn deliver_overlapping(
             qos: msg.qos.min(qos),
             retain: keep_retain && msg.retain,
             sub_ids,
+            seq: 0,
         };
         if push(&group[0].0 .0, delivery) {
             delivered += 1;

@@ -29,8 +29,7 @@ use crate::broker::{AttachRequest, Broker};
 use crate::events::{CloseReason, ConnEvent};
 use crate::message::Message;
 use crate::session::{
-    Delivery, Inflight, InflightStage, Owner, Reader, Session, SessionState, SubEntry,
-    NEVER_EXPIRES,
+    Delivery, InflightStage, Owner, Reader, Session, SessionState, SubEntry, NEVER_EXPIRES,
 };
 use crate::topic::{check_topic_limits, parse_filter, validate_topic_name};
 
@@ -1034,7 +1033,7 @@ impl Open {
                 };
                 if let (QoS::ExactlyOnce, Some(pid), false) = (qos, packet_id, v5) {
                     // 3.1.1: the flow completes normally, so PUBREL must find the id.
-                    self.session.lock().incoming_qos2.insert(pid.get());
+                    self.session.lock().store_incoming(pid.get());
                 }
                 self.acknowledge(qos, packet_id, reason, out);
                 return Ok(());
@@ -1060,7 +1059,7 @@ impl Open {
                     "more unacknowledged QoS 2 messages than the Receive Maximum [MQTT-3.3.4-9]",
                 ));
             }
-            st.incoming_qos2.insert(pid.get());
+            st.store_incoming(pid.get());
         }
 
         let msg = Message::new(
@@ -1111,7 +1110,7 @@ impl Open {
             .iter()
             .position(|f| f.packet_id == ack.packet_id && f.stage == stage)
         {
-            st.inflight.remove(i);
+            st.complete_inflight(i);
         }
     }
 
@@ -1124,11 +1123,11 @@ impl Open {
         let reason = match found {
             Some(i) if ack.reason.is_error() => {
                 // v5 §4.3.3: a PUBREC with an error code ends the flow.
-                st.inflight.remove(i);
+                st.complete_inflight(i);
                 return;
             }
             Some(i) => {
-                st.inflight[i].stage = InflightStage::AwaitPubComp;
+                st.await_pubcomp(i);
                 ReasonCode::Success
             }
             None => ReasonCode::PacketIdentifierNotFound,
@@ -1148,11 +1147,7 @@ impl Open {
     }
 
     fn on_pubrel(&mut self, ack: Ack, out: &mut BytesMut) {
-        let found = self
-            .session
-            .lock()
-            .incoming_qos2
-            .remove(&ack.packet_id.get());
+        let found = self.session.lock().release_incoming(ack.packet_id.get());
         let reason = if found || !self.version.is_v5() {
             ReasonCode::Success
         } else {
@@ -1284,7 +1279,7 @@ impl Open {
             let expiry = self
                 .max_session_expiry
                 .map_or(expiry, |max| expiry.min(max));
-            self.session.lock().expiry_interval = expiry;
+            self.session.lock().set_expiry_interval(expiry);
         }
         Ok(())
     }
@@ -1349,6 +1344,7 @@ impl Open {
             };
             if delivery.msg.is_expired(now) {
                 st.drops.expired += 1;
+                st.dequeued(&delivery);
                 continue;
             }
             let packet_id = if delivery.qos == QoS::AtMostOnce {
@@ -1365,19 +1361,12 @@ impl Open {
             if !self.encode_delivery(now, &delivery, packet_id, false, dst) {
                 // Too large for this client: dropped [MQTT-3.1.2-25].
                 st.drops.too_large += 1;
+                st.dequeued(&delivery);
                 continue;
             }
+            st.dequeued(&delivery);
             if let Some(packet_id) = packet_id {
-                let stage = if delivery.qos == QoS::AtLeastOnce {
-                    InflightStage::AwaitPubAck
-                } else {
-                    InflightStage::AwaitPubRec
-                };
-                st.inflight.push_back(Inflight {
-                    packet_id,
-                    delivery,
-                    stage,
-                });
+                st.start_inflight(packet_id, delivery);
             }
         }
         false
