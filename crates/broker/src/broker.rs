@@ -12,16 +12,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lantern_codec::RetainHandling;
+use bytes::Bytes;
+use lantern_codec::{MqttString, PublishProperties, QoS, RetainHandling};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::{BrokerConfig, OtherIdentity};
 use crate::message::Message;
-use crate::persist::{Emitter, NoopSink, PersistEvent, PersistSink, WallClock};
+use crate::persist::{
+    Emitter, NoopSink, PersistDelivery, PersistEvent, PersistSink, PersistStage, SessionSnapshot,
+    Snapshot, UnixMillis, WallClock,
+};
 use crate::retained::RetainedIndex;
 use crate::session::{
-    Delivery, DropCounts, Owner, PushOutcome, Reader, Session, SessionRef, SubEntry, SubIds,
-    NEVER_EXPIRES,
+    Delivery, DropCounts, Inflight, InflightStage, Owner, PushOutcome, Reader, Session, SessionRef,
+    SubEntry, SubIds, NEVER_EXPIRES,
 };
 use crate::topic::Filter;
 use crate::tree::TopicTree;
@@ -123,6 +127,190 @@ impl Broker {
 
     pub(crate) fn emitter(&self) -> &Arc<Emitter> {
         &self.emitter
+    }
+
+    /// A broker rebuilt at `now` from the state a store saved: sessions (without a connection,
+    /// with their subscriptions in the tree, queues, in-flight flows both ways, expiry timers
+    /// and pending wills) and retained messages. Wall-clock times are mapped by `clock`.
+    ///
+    /// What expired while the broker was down is dropped, and `sink` told so: a session whose
+    /// expiry passed ends (its will goes), as do expired messages; a will whose delay passed
+    /// is published now. A session a connection held when the broker stopped counts its
+    /// expiry interval from `now`. A client resuming a restored session gets Session Present.
+    pub fn restore(
+        config: BrokerConfig,
+        sink: Arc<dyn PersistSink>,
+        clock: WallClock,
+        now: Instant,
+        snapshot: Snapshot,
+    ) -> Arc<Self> {
+        let broker = Self::with_sink(config, sink, clock);
+        let wall_now = clock.to_wall(now);
+        {
+            let mut retained = broker.retained.write();
+            for (topic, stored) in snapshot.retained {
+                if stored.expires_at.is_some_and(|at| at <= wall_now) {
+                    broker
+                        .emitter
+                        .emit(|_| PersistEvent::RetainedRemoved { topic });
+                    continue;
+                }
+                retained.set(&topic, Message::from_persisted(&stored, &clock));
+            }
+        }
+        let mut wills = Vec::new();
+        for (client_id, saved) in snapshot.sessions {
+            if let Some(will) = broker.restore_session(now, wall_now, client_id, saved) {
+                wills.push(will);
+            }
+        }
+        // Wills go once every session is back, so restored subscribers receive them.
+        for will in wills {
+            broker.publish(now, &will);
+        }
+        broker
+    }
+
+    /// Rebuilds one saved session; returns a will to publish now (the session expired while
+    /// the broker was down, or the will's delay passed).
+    fn restore_session(
+        &self,
+        now: Instant,
+        wall_now: UnixMillis,
+        client_id: Arc<str>,
+        saved: SessionSnapshot,
+    ) -> Option<Arc<Message>> {
+        let clock = *self.emitter.clock();
+        let will = saved
+            .will
+            .as_ref()
+            .map(|(msg, due)| (Message::from_persisted(msg, &clock), *due));
+        // Held by a connection when the broker stopped: it went away now.
+        let expires_at = match saved.expires_at {
+            Some(at) => Some(clock.to_instant(at)),
+            None if saved.expiry_interval == NEVER_EXPIRES => None,
+            None => Some(now + Duration::from_secs(u64::from(saved.expiry_interval))),
+        };
+        let session = Arc::new(Session::new(
+            self.next_id(),
+            client_id.clone(),
+            saved.version,
+            saved.expiry_interval,
+            None,
+            self.emitter.clone(),
+        ));
+        let mut st = session.lock();
+        st.identity = saved.identity;
+        if saved.expiry_interval == 0 || expires_at.is_some_and(|at| at <= now) {
+            // Expired while down: gone, and its will goes now [MQTT-3.1.3-9].
+            st.pending_will = will.map(|(w, _)| w);
+            let (_, will) = session.end(&mut st);
+            return will;
+        }
+        if saved.expires_at.is_none() {
+            st.went_offline(expires_at);
+        }
+        let key = SessionRef(session.clone());
+        {
+            let mut tree = self.subscriptions.write();
+            for (raw, (options, id)) in &saved.subscriptions {
+                if let Ok(filter) = crate::topic::parse_filter(raw) {
+                    tree.subscribe(
+                        &filter,
+                        key.clone(),
+                        SubEntry {
+                            options: *options,
+                            id: *id,
+                        },
+                    );
+                    st.subscriptions.insert(
+                        raw.clone(),
+                        SubEntry {
+                            options: *options,
+                            id: *id,
+                        },
+                    );
+                }
+            }
+        }
+        session.set_subscription_count(st.subscriptions.len());
+        for (seq, saved) in saved.queue {
+            let delivery = restored_delivery(&saved, &clock, seq);
+            if delivery.msg.is_expired(now) {
+                st.drops.expired += 1;
+                st.dequeued(&delivery);
+                continue;
+            }
+            st.queue.push_back(delivery);
+            st.queue_seq = st.queue_seq.max(seq);
+        }
+        let mut flows: Vec<_> = saved.inflight.into_iter().collect();
+        flows.sort_by_key(|(_, f)| f.order);
+        for (packet_id, flow) in flows {
+            let Some(packet_id) = lantern_codec::PacketId::new(packet_id) else {
+                continue;
+            };
+            let stage = match flow.stage {
+                PersistStage::AwaitPubAck => InflightStage::AwaitPubAck,
+                PersistStage::AwaitPubRec => InflightStage::AwaitPubRec,
+                PersistStage::AwaitPubComp => InflightStage::AwaitPubComp,
+            };
+            let delivery = match &flow.delivery {
+                Some(saved) => restored_delivery(saved, &clock, 0),
+                // A PUBREL-stage flow needs no message: only its packet id is sent again.
+                None if stage == InflightStage::AwaitPubComp => Delivery {
+                    msg: Message::new(
+                        MqttString::default(),
+                        Bytes::new(),
+                        QoS::ExactlyOnce,
+                        false,
+                        PublishProperties::default(),
+                        now,
+                        0,
+                    ),
+                    qos: QoS::ExactlyOnce,
+                    retain: false,
+                    sub_ids: SubIds::None,
+                    seq: 0,
+                },
+                None => continue,
+            };
+            st.inflight.push_back(Inflight {
+                packet_id,
+                delivery,
+                stage,
+            });
+        }
+        st.incoming_qos2 = saved.incoming_qos2.into_iter().collect();
+        let mut publish_now = None;
+        if let Some((will, due)) = will {
+            st.pending_will = Some(will);
+            if due <= wall_now {
+                publish_now = st.take_will();
+            } else {
+                drop(st);
+                self.schedule(
+                    clock.to_instant(due),
+                    Timer::Will {
+                        session: session.clone(),
+                        generation: 0,
+                    },
+                );
+                st = session.lock();
+            }
+        }
+        drop(st);
+        if let Some(at) = expires_at {
+            self.schedule(
+                at,
+                Timer::SessionExpiry {
+                    session: session.clone(),
+                    generation: 0,
+                },
+            );
+        }
+        self.sessions.lock().insert(client_id, session);
+        publish_now
     }
 
     /// The broker's configuration.
@@ -594,6 +782,22 @@ impl Broker {
     /// in-memory store beyond dropping it.
     pub fn sessions_snapshot(&self) -> Vec<Arc<Session>> {
         self.sessions.lock().values().cloned().collect()
+    }
+}
+
+/// A saved delivery as the broker holds it.
+fn restored_delivery(saved: &PersistDelivery, clock: &WallClock, seq: u64) -> Delivery {
+    let sub_ids = match saved.sub_ids.as_slice() {
+        [] => SubIds::None,
+        [one] => SubIds::One(*one),
+        many => SubIds::Many(many.into()),
+    };
+    Delivery {
+        msg: Message::from_persisted(&saved.msg, clock),
+        qos: saved.qos,
+        retain: saved.retain,
+        sub_ids,
+        seq,
     }
 }
 

@@ -94,7 +94,8 @@ impl Message {
             retain: stored.retain,
             properties: stored.properties.clone(),
             expires_at: stored.expires_at.map(|at| clock.to_instant(at)),
-            origin: stored.origin,
+            // Session ids are not kept across a restart: a restored message is nobody's own.
+            origin: 0,
             persisted,
         })
     }
