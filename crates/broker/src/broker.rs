@@ -272,6 +272,7 @@ impl Broker {
                     retain: false,
                     sub_ids: SubIds::None,
                     seq: 0,
+                    event: 0,
                 },
                 None => continue,
             };
@@ -773,6 +774,7 @@ impl Broker {
                 sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
                 msg,
                 seq: 0,
+                event: 0,
             };
             session.push_retained(delivery);
         }
@@ -798,6 +800,7 @@ fn restored_delivery(saved: &PersistDelivery, clock: &WallClock, seq: u64) -> De
         retain: saved.retain,
         sub_ids,
         seq,
+        event: 0,
     }
 }
 
@@ -811,6 +814,7 @@ fn delivery(msg: &Arc<Message>, entry: &SubEntry) -> Delivery {
         retain: entry.options.retain_as_published && msg.retain,
         sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
         seq: 0,
+        event: 0,
     }
 }
 
@@ -852,6 +856,7 @@ fn deliver_overlapping(
             retain: keep_retain && msg.retain,
             sub_ids,
             seq: 0,
+            event: 0,
         };
         if push(&group[0].0 .0, delivery) {
             delivered += 1;

@@ -375,7 +375,7 @@ impl Connection {
         self.count_out(&dst[start..]);
         match &mut self.state {
             State::Open(open) => {
-                let more = open.drain(now, dst);
+                let more = open.drain(now, dst, &self.waker);
                 if open.encoded > 0 {
                     self.stats.packets_out += std::mem::take(&mut open.encoded);
                     self.stats.last_out = open.last_encoded;
@@ -1346,8 +1346,8 @@ impl Open {
 
     /// Moves deliveries from the session into `dst`; true when a full batch was written and
     /// more are ready. Ends the queue's congestion once it is down to half its limit.
-    fn drain(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
-        let more = self.drain_queue(now, dst);
+    fn drain(&mut self, now: Instant, dst: &mut BytesMut, waker: &Waker) -> bool {
+        let more = self.drain_queue(now, dst, waker);
         if self.session.is_congested() {
             let mut st = self.session.lock();
             if st.queue.len() <= self.max_queued / 2 {
@@ -1384,7 +1384,8 @@ impl Open {
         })
     }
 
-    fn drain_queue(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
+    /// Sends queued deliveries in order, each once its queueing event is durable.
+    fn drain_queue(&mut self, now: Instant, dst: &mut BytesMut, waker: &Waker) -> bool {
         let session = self.session.clone();
         let mut st = session.lock();
         if self.resend_inflight {
@@ -1397,6 +1398,9 @@ impl Open {
                 return true;
             }
             if front.qos != QoS::AtMostOnce && st.inflight.len() >= self.window {
+                return false;
+            }
+            if !st.front_durable(waker) {
                 return false;
             }
             let Some(delivery) = st.queue.pop_front() else {

@@ -128,6 +128,10 @@ pub struct Delivery {
     pub sub_ids: SubIds,
     /// Its sequence number in the session's queue (set when queued; 0 before).
     pub(crate) seq: u64,
+    /// The global number of the event that queued it (0: none); it is not sent before that
+    /// event is durable, so a subscriber never sees a message a crash could lose and its
+    /// publisher would send again.
+    pub(crate) event: u64,
 }
 
 /// Subscription identifiers of a delivery, without an allocation in the usual cases.
@@ -540,13 +544,25 @@ impl SessionState {
         delivery.seq = self.queue_seq;
         if delivery.qos != QoS::AtMostOnce && self.emitter.enabled() {
             let seq = delivery.seq;
-            self.emit(|client_id, clock| PersistEvent::Queued {
+            delivery.event = self.emit(|client_id, clock| PersistEvent::Queued {
                 client_id,
                 seq,
                 delivery: delivery.persisted(clock),
             });
         }
         self.queue.push_back(delivery);
+    }
+
+    /// Whether the front of the queue may be sent: its event is durable. If not, `waker` is
+    /// woken once it is.
+    pub(crate) fn front_durable(&self, waker: &Waker) -> bool {
+        match self.queue.front() {
+            Some(d) if !self.emitter.is_durable(d.event) => {
+                self.emitter.wake_when_durable(d.event, waker);
+                false
+            }
+            _ => true,
+        }
     }
 
     /// Says a delivery taken off the queue (sent, expired, dropped) is gone from it.
