@@ -548,6 +548,7 @@ impl Connection {
                 let code = match &reason {
                     CloseReason::ProtocolViolation { reason, .. } => Some(*reason),
                     CloseReason::SecondConnect => Some(ReasonCode::ProtocolError),
+                    CloseReason::StoreUnavailable { .. } => Some(ReasonCode::QuotaExceeded),
                     _ => Some(ReasonCode::ProtocolError),
                 };
                 self.close(now, reason, code);
@@ -1098,6 +1099,14 @@ impl Open {
                 self.acknowledge(qos, packet_id, reason, out);
                 return Ok(());
             }
+        }
+        if qos != QoS::AtMostOnce && !broker.emitter().healthy() {
+            // [Issue 10] Never acknowledge what cannot be written: refused, and the client
+            // (which keeps the message) is disconnected, v5 with 0x97 Quota exceeded.
+            return Err(CloseReason::StoreUnavailable {
+                topic: publish.topic.as_str().into(),
+                qos: qos as u8,
+            });
         }
         if qos == QoS::ExactlyOnce {
             let Some(pid) = packet_id else {

@@ -591,3 +591,46 @@ both_versions!(
     puback_waits_for_durability_in_order,
     restore_round_trip,
 );
+
+/// Disk full: while the sink is unhealthy a QoS 1/2 PUBLISH is refused — not routed, not
+/// acknowledged, the client disconnected (v5 DISCONNECT 0x97; 3.1.1 just closed) with the
+/// cause `store.unavailable`. QoS 0 still flows. Healthy again, publishing works.
+fn store_unavailable_refuses_qos1_and_qos2(version: ProtocolVersion) {
+    let sink = Arc::new(RecordingSink::auto());
+    let t0 = Instant::now();
+    let broker = recorded(&sink, t0);
+    let mut sub = subscriber(&broker, t0, version, "sub", "t", QoS::ExactlyOnce);
+    sink.set_healthy(false);
+    for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+        let mut publisher = connect_ok(&broker, t0, clean(version, "pub"));
+        publisher.publish_qos0(t0, "t", "zero");
+        assert_eq!(payloads(&sub.recv_publishes(t0)), ["zero"]);
+        publisher.send(
+            t0,
+            Packet::Publish(publish("t", "kept by the device", qos, 5)),
+        );
+        let packets = publisher.recv(t0);
+        match version {
+            ProtocolVersion::V5 => assert!(
+                matches!(packets.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::QuotaExceeded),
+                "{packets:#?}"
+            ),
+            _ => assert!(packets.is_empty(), "{packets:#?}"),
+        }
+        assert_eq!(
+            publisher.expect_closed(),
+            lantern_broker::CloseReason::StoreUnavailable {
+                topic: "t".into(),
+                qos: qos as u8,
+            }
+        );
+        assert_eq!(publisher.expect_closed().id(), "store.unavailable");
+        sub.recv_nothing(t0);
+    }
+    sink.set_healthy(true);
+    let mut publisher = connect_ok(&broker, t0, clean(version, "pub"));
+    publisher.publish_qos1(t0, "t", "again");
+    assert_eq!(payloads(&sub.recv_publishes(t0)), ["again"]);
+}
+
+both_versions!(store_unavailable_refuses_qos1_and_qos2);
