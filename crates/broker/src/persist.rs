@@ -354,6 +354,11 @@ impl RecordingSink {
         self.events.lock().last().map_or(0, |(s, _)| *s)
     }
 
+    /// How many wakers wait for durability.
+    pub fn waiters(&self) -> usize {
+        self.waiters.lock().len()
+    }
+
     /// Makes the sink report itself unhealthy (`false`) or healthy again.
     pub fn set_healthy(&self, healthy: bool) {
         self.unhealthy.store(!healthy, Ordering::Release);

@@ -553,16 +553,13 @@ impl SessionState {
         self.queue.push_back(delivery);
     }
 
-    /// Whether the front of the queue may be sent: its event is durable. If not, `waker` is
-    /// woken once it is.
-    pub(crate) fn front_durable(&self, waker: &Waker) -> bool {
-        match self.queue.front() {
-            Some(d) if !self.emitter.is_durable(d.event) => {
-                self.emitter.wake_when_durable(d.event, waker);
-                false
-            }
-            _ => true,
-        }
+    /// The event the front of the queue waits for before it may be sent, if it is not
+    /// durable yet.
+    pub(crate) fn front_waits_for(&self) -> Option<u64> {
+        self.queue
+            .front()
+            .filter(|d| !self.emitter.is_durable(d.event))
+            .map(|d| d.event)
     }
 
     /// Says a delivery taken off the queue (sent, expired, dropped) is gone from it.

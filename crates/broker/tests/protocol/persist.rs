@@ -300,6 +300,12 @@ fn puback_waits_for_durability_in_order(version: ProtocolVersion) {
     sub.recv_nothing(t0);
     sub.flag.take();
 
+    // Polling again and again registers the waker once, not once per poll.
+    for _ in 0..10 {
+        publisher.recv_nothing(t0);
+        sub.recv_nothing(t0);
+    }
+    assert_eq!(sink.waiters(), 2, "one registration per connection");
     sink.set_durable(first - 1);
     publisher.recv_nothing(t0);
     sink.set_durable(first);
