@@ -201,6 +201,7 @@ impl Broker {
         ));
         let mut st = session.lock();
         st.identity = saved.identity;
+        st.stored = true;
         if saved.expiry_interval == 0 || expires_at.is_some_and(|at| at <= now) {
             // Expired while down: gone, and its will goes now [MQTT-3.1.3-9].
             st.pending_will = will.map(|(w, _)| w);

@@ -87,6 +87,10 @@ pub(crate) struct SessionState {
     pub(crate) reader: Option<Reader>,
     /// The sequence number of the last delivery queued (per session, for the store).
     pub(crate) queue_seq: u64,
+    /// Whether the store knows this session (it was upserted with an expiry, or restored).
+    /// A session with expiry 0 ends with its connection: nothing about it is emitted unless
+    /// the store knew it from before (it then learns the new expiry and the end).
+    pub(crate) stored: bool,
     /// Where durable changes go; every change below that must outlive the process is made
     /// through a method that emits its event, under this state's lock.
     emitter: Arc<Emitter>,
@@ -300,6 +304,7 @@ impl Session {
                 pending_will: None,
                 reader: None,
                 queue_seq: 0,
+                stored: false,
                 emitter,
                 client_id,
             }),
@@ -458,7 +463,7 @@ impl Session {
         st.inflight.clear();
         st.incoming_qos2.clear();
         let will = st.pending_will.take();
-        st.emit(|client_id, _| PersistEvent::SessionEnded { client_id });
+        st.emit_if_stored(|client_id| PersistEvent::SessionEnded { client_id });
         (filters, will)
     }
 
@@ -533,8 +538,18 @@ impl SessionState {
     /// Emits the event `build` makes from the client id and the wall clock; returns its
     /// global sequence number (0 when nothing persists).
     pub(crate) fn emit(&self, build: impl FnOnce(Arc<str>, &WallClock) -> PersistEvent) -> u64 {
+        if self.expiry_interval == 0 {
+            return 0;
+        }
         self.emitter
             .emit(|clock| build(self.client_id.clone(), clock))
+    }
+
+    /// Emits an event about the session itself (its expiry, its end) if the store knows it.
+    fn emit_if_stored(&self, build: impl FnOnce(Arc<str>) -> PersistEvent) {
+        if self.stored {
+            self.emitter.emit(|_| build(self.client_id.clone()));
+        }
     }
 
     /// Appends a delivery to the queue with the next sequence number; a QoS 1/2 one is
@@ -650,7 +665,8 @@ impl SessionState {
         self.version = version;
         self.expiry_interval = expiry_interval;
         let identity = self.identity.clone();
-        self.emit(|client_id, _| PersistEvent::SessionUpserted {
+        self.stored |= expiry_interval != 0;
+        self.emit_if_stored(|client_id| PersistEvent::SessionUpserted {
             client_id,
             version,
             expiry_interval,
@@ -662,7 +678,7 @@ impl SessionState {
     pub(crate) fn set_expiry_interval(&mut self, expiry_interval: u32) {
         if self.expiry_interval != expiry_interval {
             self.expiry_interval = expiry_interval;
-            self.emit(|client_id, _| PersistEvent::SessionExpiryChanged {
+            self.emit_if_stored(|client_id| PersistEvent::SessionExpiryChanged {
                 client_id,
                 expiry_interval,
             });

@@ -161,8 +161,8 @@ fn events_of_a_session_lifecycle(version: ProtocolVersion) {
             expires_at: expected_deadline,
         }
     );
-    // The clean publisher: created, and ended with its connection? It is still connected.
-    assert_eq!(names(&of(&sink, "pub")), ["upserted"]);
+    // A clean session (expiry 0) ends with its connection: the store never hears of it.
+    assert_eq!(names(&of(&sink, "pub")), Vec::<String>::new());
 
     // Resumed: upserted again, nothing else.
     let before = sink.events().len();
@@ -226,9 +226,36 @@ fn events_of_qos2_retained_and_end(version: ProtocolVersion) {
     let _sub2 = connect_ok(&broker, t0 + secs(1), clean(version, "sub"));
     let names_sub = names(&of(&sink, "sub"));
     assert_eq!(
-        names_sub[names_sub.len() - 3..],
-        ["unsub q", "ended", "upserted"]
+        names_sub[names_sub.len() - 2..],
+        ["unsub q", "ended"],
+        "the old session ended; the new clean one is not stored"
     );
+}
+
+/// A stored session resumed with expiry 0 (v5): the store learns the new expiry, nothing of
+/// what the session does meanwhile, and its end with the connection.
+#[test]
+fn stored_session_resumed_with_expiry_zero() {
+    let sink = Arc::new(RecordingSink::auto());
+    let t0 = Instant::now();
+    let broker = recorded(&sink, t0);
+    let mut sub = connect_ok(&broker, t0, persistent(ProtocolVersion::V5, "sub"));
+    sub.subscribe(t0, "t", QoS::AtLeastOnce);
+    sub.conn.handle_peer_closed(t0);
+    let mut sub = connect_ok(&broker, t0, connect_v5("sub", false, 0, Some(0)));
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    publisher.publish_qos1(t0, "t", "x");
+    assert_eq!(payloads(&sub.recv_publishes(t0)), ["x"]);
+    sub.conn.handle_peer_closed(t0);
+    assert_eq!(
+        names(&of(&sink, "sub")),
+        ["upserted", "sub t", "offline", "upserted", "ended"]
+    );
+    let mut snap = Snapshot::default();
+    for (seq, e) in sink.events() {
+        snap.apply(seq, &e);
+    }
+    assert!(snap.sessions.is_empty());
 }
 
 /// A delayed will: scheduled at the wall-clock due time, cancelled by a reconnection.
