@@ -667,3 +667,43 @@ fn store_unavailable_refuses_qos1_and_qos2(version: ProtocolVersion) {
 }
 
 both_versions!(store_unavailable_refuses_qos1_and_qos2);
+
+/// Outgoing QoS 2 across a restart: a flow at the PUBREL stage is restored as such — the
+/// resumed subscriber gets PUBREL again, never the PUBLISH a second time [MQTT-4.4.0-1].
+fn restore_keeps_outgoing_qos2_at_pubrel_stage(version: ProtocolVersion) {
+    let sink = Arc::new(RecordingSink::auto());
+    let t0 = Instant::now();
+    let broker = recorded(&sink, t0);
+    let mut sub = connect_ok(&broker, t0, persistent(version, "sub"));
+    sub.subscribe(t0, "q", QoS::ExactlyOnce);
+    let mut publisher = connect_ok(&broker, t0, clean(version, "pub"));
+    publisher.publish_qos2(t0, "q", "exactly once");
+    let got = sub.recv_publishes(t0);
+    assert_eq!(payloads(&got), ["exactly once"]);
+    let id = got[0].packet_id.expect("QoS 2 has a packet id");
+    sub.send(t0, Packet::PubRec(Ack::new(id)));
+    assert!(matches!(sub.recv(t0).as_slice(), [Packet::PubRel(a)] if a.packet_id == id));
+    // Crash before PUBCOMP.
+    let snap = snapshot(&sink);
+    drop((sub, publisher, broker));
+    let t1 = t0 + secs(10);
+    let broker = Broker::restore(
+        BrokerConfig::default(),
+        Arc::new(RecordingSink::auto()),
+        WallClock::at(t1, wall(WALL0 + 10_000)),
+        t1,
+        snap,
+    );
+    let (mut sub, connack) = connect(&broker, t1, persistent(version, "sub"));
+    assert!(connack.session_present);
+    let packets = sub.recv(t1);
+    assert!(
+        matches!(packets.as_slice(), [Packet::PubRel(a)] if a.packet_id == id),
+        "expected only PUBREL {id}, got {packets:#?}"
+    );
+    sub.send(t1, Packet::PubComp(Ack::new(id)));
+    sub.recv_nothing(t1);
+    assert_eq!(broker.session("sub").map(|s| s.queued()), Some(0));
+}
+
+both_versions!(restore_keeps_outgoing_qos2_at_pubrel_stage);
