@@ -707,3 +707,60 @@ fn restore_keeps_outgoing_qos2_at_pubrel_stage(version: ProtocolVersion) {
 }
 
 both_versions!(restore_keeps_outgoing_qos2_at_pubrel_stage);
+
+/// DISCONNECT changing the session expiry, and a queued message expiring while its session
+/// was offline: the store hears the new interval, the deadline it gives, and the message
+/// leaving the queue.
+#[test]
+fn expiry_change_and_expired_message_events() {
+    let sink = Arc::new(RecordingSink::auto());
+    let t0 = Instant::now();
+    let broker = recorded(&sink, t0);
+    let mut sub = connect_ok(&broker, t0, persistent(ProtocolVersion::V5, "sub"));
+    sub.subscribe(t0, "t", QoS::AtLeastOnce);
+    sub.send(
+        t0 + secs(1),
+        Packet::Disconnect(lantern_codec::Disconnect {
+            reason: ReasonCode::Success,
+            properties: lantern_codec::DisconnectProperties {
+                session_expiry_interval: Some(100),
+                ..Default::default()
+            },
+        }),
+    );
+    let mut publisher = connect_ok(&broker, t0, clean(ProtocolVersion::V5, "pub"));
+    let mut m = publish("t", "short-lived", QoS::AtLeastOnce, 1);
+    m.properties.message_expiry_interval = Some(2);
+    publisher.publish(t0 + secs(1), m);
+    let (mut sub, connack) = connect(
+        &broker,
+        t0 + secs(5),
+        connect_v5("sub", false, 0, Some(PERSISTENT_EXPIRY)),
+    );
+    assert!(connack.session_present);
+    sub.recv_nothing(t0 + secs(5));
+    let events = of(&sink, "sub");
+    assert_eq!(
+        names(&events),
+        [
+            "upserted",
+            "sub t",
+            "expiry 100",
+            "offline",
+            "queued 1",
+            "upserted",
+            "dequeued 1"
+        ]
+    );
+    assert_eq!(
+        events[3],
+        PersistEvent::SessionOffline {
+            client_id: "sub".into(),
+            expires_at: Some(WALL0 + 101_000),
+        }
+    );
+    let PersistEvent::Queued { delivery, .. } = &events[4] else {
+        unreachable!()
+    };
+    assert_eq!(delivery.msg.expires_at, Some(WALL0 + 3_000));
+}
