@@ -1578,6 +1578,11 @@ impl Open {
             if st.inflight.len() - not_resent >= self.window {
                 return;
             }
+            if !st.is_durable(delivery.event) {
+                // Started on the last connection and not durable yet: as for a first send.
+                self.blocked_on = Some(delivery.event);
+                return;
+            }
             self.resend_pending.pop_front();
             self.encode_delivery(now, &delivery, Some(id), true, dst);
         }

@@ -602,7 +602,7 @@ impl SessionState {
 
     /// Starts an outgoing QoS 1/2 flow for a delivery being sent; returns the number of its
     /// event (0: none).
-    pub(crate) fn start_inflight(&mut self, packet_id: PacketId, delivery: Delivery) -> u64 {
+    pub(crate) fn start_inflight(&mut self, packet_id: PacketId, mut delivery: Delivery) -> u64 {
         let stage = if delivery.qos == QoS::AtLeastOnce {
             InflightStage::AwaitPubAck
         } else {
@@ -618,6 +618,8 @@ impl SessionState {
                 delivery: Some(delivery.persisted(clock)),
             });
         }
+        // From now on the flow's own event is the one a (re-)send waits for.
+        delivery.event = event;
         self.inflight.push_back(Inflight {
             packet_id,
             delivery,
