@@ -28,7 +28,7 @@ pub use conn::{ConnStats, Connection};
 pub use events::{CloseReason, ConnEvent, Foreign};
 pub use message::{Message, PassThrough};
 pub use persist::{
-    FanOut, NoopSink, PersistDelivery, PersistEvent, PersistMessage, PersistSink, PersistStage,
-    RecordingSink, SessionSnapshot, Snapshot, UnixMillis, WallClock,
+    FanOut, InflightSnapshot, NoopSink, PersistDelivery, PersistEvent, PersistMessage, PersistSink,
+    PersistStage, RecordingSink, SessionSnapshot, Snapshot, UnixMillis, WallClock,
 };
 pub use session::{Delivery, DropCounts, PushOutcome, Session, SubEntry, SubIds, NEVER_EXPIRES};

@@ -14,6 +14,7 @@
 
 mod error;
 mod record;
+mod sink;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub use error::StoreError;
 pub use record::{
     Change, DecodeError, Record, RecordKey, SessionMeta, StoredDelivery, StoredMessage,
 };
+pub use sink::{snapshot, TenantSink};
 pub use writer::{Durable, StoreWriter};
 
 /// The on-disk format this build reads and writes. Bump it with any change to the key or value
@@ -67,8 +69,8 @@ pub struct StoredSession {
     pub subscriptions: Vec<(String, u8, u32)>,
     /// Queued deliveries in queue order, with their queue positions.
     pub queue: Vec<(u64, StoredDelivery)>,
-    /// Outgoing in-flight deliveries in packet id order: (packet id, released, delivery).
-    pub inflight: Vec<(u16, bool, StoredDelivery)>,
+    /// Outgoing in-flight flows in packet id order: (packet id, stage, order, delivery).
+    pub inflight: Vec<(u16, u8, u64, Option<StoredDelivery>)>,
     /// Incoming QoS 2 packet ids not yet released.
     pub incoming_qos2: Vec<u16>,
     /// A pending will: (due, ms since the epoch; message).
@@ -188,14 +190,15 @@ impl Store {
                 Record::Inflight {
                     client_id,
                     packet_id,
-                    released,
+                    stage,
+                    order,
                     delivery,
                 } => state
                     .sessions
                     .entry(client_id)
                     .or_default()
                     .inflight
-                    .push((packet_id, released, delivery)),
+                    .push((packet_id, stage, order, delivery)),
                 Record::IncomingQos2 {
                     client_id,
                     packet_id,

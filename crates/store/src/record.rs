@@ -46,9 +46,9 @@ pub struct SessionMeta {
     pub expiry_interval: u32,
     /// Identity that created the session.
     pub identity: Option<String>,
-    /// When the client disconnected (wall clock, ms since the epoch); `None` while connected
-    /// at the time of the write. Session expiry counts from here across a restart.
-    pub disconnected_at_ms: Option<u64>,
+    /// When the session ends unless resumed (wall clock, ms since the epoch); `None` while
+    /// connected, or never. Session expiry counts wall-clock time across a restart.
+    pub expires_at_ms: Option<u64>,
 }
 
 /// One stored item of one session, or a retained message.
@@ -89,10 +89,12 @@ pub enum Record {
         client_id: String,
         /// Packet identifier.
         packet_id: u16,
-        /// True once PUBREC arrived and PUBREL was sent (QoS 2 second half).
-        released: bool,
-        /// The delivery.
-        delivery: StoredDelivery,
+        /// Stage: 0 awaiting PUBACK, 1 awaiting PUBREC, 2 PUBREL sent, awaiting PUBCOMP.
+        stage: u8,
+        /// Resend order (increasing).
+        order: u64,
+        /// The delivery (none once only PUBREL is left to send).
+        delivery: Option<StoredDelivery>,
     },
     /// An incoming QoS 2 packet id received and not yet released by PUBREL.
     IncomingQos2 {
@@ -175,7 +177,11 @@ pub struct DecodeError {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "undecodable record ({} truncated or invalid)", self.field)
+        write!(
+            f,
+            "undecodable record ({} truncated or invalid)",
+            self.field
+        )
     }
 }
 
@@ -353,7 +359,7 @@ fn encode_value(record: &Record, out: &mut Vec<u8>) {
                 }
                 None => out.push(0),
             }
-            match meta.disconnected_at_ms {
+            match meta.expires_at_ms {
                 Some(at) => {
                     out.push(1);
                     out.extend_from_slice(&at.to_be_bytes());
@@ -367,10 +373,20 @@ fn encode_value(record: &Record, out: &mut Vec<u8>) {
         }
         Record::Queued { delivery, .. } => put_delivery(out, delivery),
         Record::Inflight {
-            released, delivery, ..
+            stage,
+            order,
+            delivery,
+            ..
         } => {
-            out.push(u8::from(*released));
-            put_delivery(out, delivery);
+            out.push(*stage);
+            out.extend_from_slice(&order.to_be_bytes());
+            match delivery {
+                Some(d) => {
+                    out.push(1);
+                    put_delivery(out, d);
+                }
+                None => out.push(0),
+            }
         }
         Record::IncomingQos2 { .. } => {}
         Record::Will { due_ms, msg, .. } => {
@@ -381,11 +397,15 @@ fn encode_value(record: &Record, out: &mut Vec<u8>) {
 }
 
 /// A bounds-checked reader over stored bytes.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf }
+    }
+
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
         if self.buf.len() < n {
             return Err(DecodeError { field });
@@ -395,7 +415,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
         Ok(self.take(1, field)?[0])
     }
 
@@ -412,7 +432,7 @@ impl<'a> Reader<'a> {
         Ok(u16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
         let b = self.take(4, field)?;
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
@@ -424,12 +444,12 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(a))
     }
 
-    fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
         let n = self.u32(field)? as usize;
         self.take(n, field)
     }
 
-    fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
+    pub(crate) fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
         String::from_utf8(self.bytes(field)?.to_vec()).map_err(|_| DecodeError { field })
     }
 
@@ -446,7 +466,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn end(&self, field: &'static str) -> Result<(), DecodeError> {
+    pub(crate) fn end(&self, field: &'static str) -> Result<(), DecodeError> {
         if self.buf.is_empty() {
             Ok(())
         } else {
@@ -523,14 +543,14 @@ pub(crate) fn decode(key: &[u8], value: &[u8]) -> Result<(String, Record), Decod
                     } else {
                         None
                     };
-                    let disconnected_at_ms = v.opt_u64("disconnected at")?;
+                    let expires_at_ms = v.opt_u64("disconnected at")?;
                     Record::Session {
                         client_id,
                         meta: SessionMeta {
                             version,
                             expiry_interval,
                             identity,
-                            disconnected_at_ms,
+                            expires_at_ms,
                         },
                     }
                 }
@@ -552,11 +572,26 @@ pub(crate) fn decode(key: &[u8], value: &[u8]) -> Result<(String, Record), Decod
                 INFLIGHT => {
                     let packet_id = k.u16("packet id")?;
                     k.end("in-flight key")?;
+                    let stage = match v.u8("in-flight stage")? {
+                        s @ 0..=2 => s,
+                        _ => {
+                            return Err(DecodeError {
+                                field: "in-flight stage",
+                            })
+                        }
+                    };
+                    let order = v.u64("in-flight order")?;
+                    let delivery = if v.bool("in-flight delivery")? {
+                        Some(v.delivery()?)
+                    } else {
+                        None
+                    };
                     Record::Inflight {
                         client_id,
                         packet_id,
-                        released: v.bool("released")?,
-                        delivery: v.delivery()?,
+                        stage,
+                        order,
+                        delivery,
                     }
                 }
                 INCOMING => {

@@ -103,7 +103,8 @@ impl Durable {
         let woken: Vec<Waker> = {
             let mut waiters = self.inner.lock.lock().unwrap_or_else(|p| p.into_inner());
             self.inner.seq.store(seq, Ordering::Release);
-            let (ready, waiting): (Vec<_>, Vec<_>) = waiters.drain(..).partition(|(s, _)| *s <= seq);
+            let (ready, waiting): (Vec<_>, Vec<_>) =
+                waiters.drain(..).partition(|(s, _)| *s <= seq);
             *waiters = waiting;
             ready.into_iter().map(|(_, w)| w).collect()
         };
