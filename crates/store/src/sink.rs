@@ -24,6 +24,9 @@ use crate::{
 pub struct TenantSink {
     tenant: String,
     writer: StoreWriter,
+    /// `Durability::Interval`: acknowledgements do not wait for the disk, so every accepted
+    /// event counts as durable for the broker (the writer still writes it within the window).
+    ack_early: bool,
     state: Mutex<SinkState>,
 }
 
@@ -36,6 +39,8 @@ struct SinkState {
     pending: VecDeque<(u64, u64)>,
     /// Every tenant event up to this one is durable.
     durable: u64,
+    /// The last event accepted.
+    accepted: u64,
 }
 
 impl std::fmt::Debug for TenantSink {
@@ -49,7 +54,12 @@ impl std::fmt::Debug for TenantSink {
 impl TenantSink {
     /// The sink of `tenant`, writing through `writer`; `loaded` is what was restored for the
     /// tenant (its sessions' meta records seed the sink's cache).
-    pub fn new(tenant: &str, writer: StoreWriter, loaded: &Snapshot) -> Self {
+    pub fn new(
+        tenant: &str,
+        writer: StoreWriter,
+        durability: crate::Durability,
+        loaded: &Snapshot,
+    ) -> Self {
         let sessions = loaded
             .sessions
             .iter()
@@ -58,6 +68,7 @@ impl TenantSink {
         Self {
             tenant: tenant.to_owned(),
             writer,
+            ack_early: matches!(durability, crate::Durability::Interval(_)),
             state: Mutex::new(SinkState {
                 sessions,
                 ..SinkState::default()
@@ -226,12 +237,22 @@ impl PersistSink for TenantSink {
         let changes = Self::changes(&mut state, seq, event);
         // Submitted under the sink's lock so the writer sees this tenant's events in order.
         let global = self.writer.submit(&self.tenant, &changes);
-        state.pending.push_back((seq, global));
+        state.accepted = seq;
+        if !self.ack_early {
+            state.pending.push_back((seq, global));
+        }
     }
 
     fn durable(&self) -> u64 {
         let written = self.writer.durable().get();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if self.ack_early {
+            // Until the store fails: then nothing new is acknowledged.
+            if self.writer.durable().healthy() {
+                state.durable = state.accepted;
+            }
+            return state.durable;
+        }
         while let Some(&(seq, global)) = state.pending.front() {
             if global > written {
                 break;
@@ -243,6 +264,10 @@ impl PersistSink for TenantSink {
     }
 
     fn wake_when_durable(&self, seq: u64, waker: &Waker) {
+        if self.ack_early && self.healthy() {
+            waker.wake_by_ref();
+            return;
+        }
         let global = {
             let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             state
