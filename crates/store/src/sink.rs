@@ -20,7 +20,9 @@ use crate::{
 };
 
 /// The store as one tenant broker's [`PersistSink`]. `accept` only encodes and queues; the
-/// writer thread does the IO.
+/// writer thread does the IO. When the writer is 8192 submissions behind (the disk is slower
+/// than the load for a long while), `accept` waits for room: back-pressure on the broker
+/// rather than unbounded memory.
 pub struct TenantSink {
     tenant: String,
     writer: StoreWriter,

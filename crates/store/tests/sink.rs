@@ -2,6 +2,8 @@
 //! and read back gives the same `Snapshot` as `Snapshot::apply` over the same events; the
 //! tenant's durable sequence follows the writer's fsyncs.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The store on a real directory: round trips, group commit, format version, corruption and
 //! unwritable directories.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::time::Duration;
 
 use lantern_store::{
