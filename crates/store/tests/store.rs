@@ -333,3 +333,28 @@ fn an_unwritable_data_directory_is_a_clear_error() {
     assert!(text.contains("/sys/lantern-test/store"), "{text}");
     assert!(text.contains("cannot be written"), "{text}");
 }
+
+/// The engine's journal recovery takes a damaged entry for a torn tail and silently drops it
+/// and everything after it; the commit number beside the journal turns that into an error.
+#[test]
+fn flipped_bytes_inside_the_journal_are_reported_not_silently_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    filled(dir.path());
+    let journal = dir.path().join("store").join("journals").join("0");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    // The journal file is preallocated: damage the middle of what was written.
+    let end = bytes.len() - bytes.iter().rev().take_while(|b| **b == 0).count();
+    assert!(end > 1000, "only {end} journal bytes written");
+    for b in &mut bytes[end / 2..end / 2 + 16] {
+        *b ^= 0xa5;
+    }
+    std::fs::write(&journal, bytes).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("damaged journal lost acknowledged data"),
+        "{text}"
+    );
+    assert!(text.contains("move the directory aside"), "{text}");
+}
