@@ -358,3 +358,94 @@ fn flipped_bytes_inside_the_journal_are_reported_not_silently_dropped() {
     );
     assert!(text.contains("move the directory aside"), "{text}");
 }
+
+/// A small tmpfs mounted for one test, unmounted on drop (the tests run as root, as CI does).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -t tmpfs failed: {status}");
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_at_run_time_stops_durability_and_turns_unhealthy() {
+    let disk = SmallDisk::mount("1m");
+    let writer = Store::open(disk.path())
+        .unwrap()
+        .into_writer(Durability::Sync)
+        .unwrap();
+    let mut acknowledged = 0;
+    let mut last = 0;
+    // 64 KiB records: a 1 MiB disk holds at most 16 of them.
+    for i in 0..64 {
+        last = writer.submit(
+            "t",
+            &[Change::Put(Record::Retained(msg(
+                &format!("big/{i}"),
+                &vec![0x5a; 64 * 1024],
+            )))],
+        );
+        if writer.durable().wait(last, Duration::from_secs(5)) {
+            acknowledged = last;
+        } else {
+            break;
+        }
+    }
+    assert!(
+        !writer.durable().healthy(),
+        "still healthy after {last} writes"
+    );
+    assert!(acknowledged < last, "{acknowledged} of {last} durable");
+    assert!(acknowledged <= 16, "{acknowledged} durable on a 1 MiB disk");
+    assert_eq!(writer.durable().get(), acknowledged);
+    // Nothing submitted after the failure becomes durable, and submitting never blocks.
+    for i in 0..10_000 {
+        writer.submit(
+            "t",
+            &[Change::Put(Record::Retained(msg(
+                &format!("after/{i}"),
+                b"x",
+            )))],
+        );
+    }
+    assert_eq!(writer.durable().get(), acknowledged);
+    writer.close();
+}
+
+#[test]
+fn opening_on_a_full_disk_says_the_disk_is_full() {
+    let disk = SmallDisk::mount("64k");
+    // Fill it.
+    let filler = disk.path().join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 128 * 1024]);
+    let err = Store::open(disk.path()).unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("is full"), "{text}");
+    assert!(
+        text.contains(&disk.path().join("store").display().to_string()),
+        "{text}"
+    );
+}
