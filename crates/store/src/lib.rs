@@ -279,23 +279,44 @@ impl Store {
         self.sync()
     }
 
+    /// Writes `ops` as ONE engine batch: all of them or none survive a crash, so a unit of
+    /// events the broker needs together is never cut. Later operations on a key win.
     fn write(&self, ops: &[record::Op]) -> Result<(), StoreError> {
+        use std::borrow::Cow;
         let engine = |e| StoreError::from_engine(&self.path, e);
-        let mut batch = self.keyspace.batch();
+        // key -> Some(value) to put, None to delete.
+        let mut net: BTreeMap<Cow<'_, [u8]>, Option<&[u8]>> = BTreeMap::new();
         for op in ops {
             match op {
-                record::Op::Put(k, v) => batch.insert(&self.data, k.as_slice(), v.as_slice()),
-                record::Op::Delete(k) => batch.remove(&self.data, k.as_slice()),
+                record::Op::Put(k, v) => {
+                    net.insert(Cow::Borrowed(k), Some(v));
+                }
+                record::Op::Delete(k) => {
+                    net.insert(Cow::Borrowed(k), None);
+                }
                 record::Op::DeletePrefix(prefix) => {
-                    // Earlier puts of this batch under the prefix are not visible to the scan
-                    // yet: commit them first so the prefix delete covers them.
-                    let pending = std::mem::replace(&mut batch, self.keyspace.batch());
-                    pending.commit().map_err(engine)?;
+                    // What this batch put under the prefix, and what is stored under it.
+                    for (k, v) in net.range_mut::<[u8], _>((
+                        std::ops::Bound::Included(prefix.as_slice()),
+                        std::ops::Bound::Unbounded,
+                    )) {
+                        if !k.starts_with(prefix) {
+                            break;
+                        }
+                        *v = None;
+                    }
                     for kv in self.data.prefix(prefix) {
                         let (key, _) = kv.map_err(engine)?;
-                        batch.remove(&self.data, key);
+                        net.insert(Cow::Owned(key.to_vec()), None);
                     }
                 }
+            }
+        }
+        let mut batch = self.keyspace.batch();
+        for (k, v) in &net {
+            match v {
+                Some(v) => batch.insert(&self.data, k.as_ref(), *v),
+                None => batch.remove(&self.data, k.as_ref()),
             }
         }
         let commit = self.commit.load(Ordering::Relaxed) + 1;

@@ -451,3 +451,28 @@ fn opening_on_a_full_disk_says_the_disk_is_full() {
         "{text}"
     );
 }
+
+#[test]
+fn one_batch_applies_its_changes_in_order_around_a_session_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.apply("t", &every_kind("old")).unwrap();
+    let mut changes = every_kind("gone-in-batch");
+    changes.push(Change::SessionEnded {
+        client_id: "gone-in-batch".into(),
+    });
+    changes.push(Change::SessionEnded {
+        client_id: "old".into(),
+    });
+    // Re-created after its end, within the same batch: the later changes win.
+    changes.extend(every_kind("old").into_iter().skip(1).take(2));
+    store.apply("t", &changes).unwrap();
+    drop(store);
+    let loaded = Store::open(dir.path()).unwrap().load().unwrap();
+    let t = &loaded["t"];
+    assert_eq!(t.sessions.keys().collect::<Vec<_>>(), vec!["old"]);
+    let old = &t.sessions["old"];
+    assert!(old.meta.is_some());
+    assert_eq!(old.subscriptions.len(), 1);
+    assert!(old.queue.is_empty() && old.inflight.is_empty() && old.will.is_none());
+}
