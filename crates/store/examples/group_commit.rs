@@ -18,8 +18,7 @@ fn main() {
             .expect("open")
             .into_writer(Durability::Sync)
             .expect("writer");
-        let per_thread = 4000 / threads.min(8) / threads.max(1) * threads.min(8).max(1);
-        let per_thread = per_thread.max(20);
+        let per_thread = (4000 / threads).max(20);
         let start = Instant::now();
         std::thread::scope(|s| {
             for t in 0..threads {

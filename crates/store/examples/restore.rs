@@ -114,5 +114,7 @@ fn main() {
         broker.session_count(),
         broker.retained_count()
     );
+    drop(broker);
+    drop(store);
     let _ = std::fs::remove_dir_all(&base);
 }
