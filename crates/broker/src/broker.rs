@@ -12,17 +12,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lantern_codec::{QoS, RetainHandling};
+use bytes::Bytes;
+use lantern_codec::{MqttString, PublishProperties, QoS, RetainHandling};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::{BrokerConfig, OtherIdentity};
 use crate::message::Message;
+use crate::persist::{
+    Emitter, NoopSink, PersistDelivery, PersistEvent, PersistSink, PersistStage, SessionSnapshot,
+    Snapshot, UnixMillis, WallClock,
+};
 use crate::retained::RetainedIndex;
 use crate::session::{
-    Delivery, DropCounts, Owner, PushOutcome, Reader, Session, SessionRef, SubEntry, SubIds,
-    NEVER_EXPIRES,
+    Delivery, DropCounts, Inflight, InflightStage, Owner, PushOutcome, Reader, Session, SessionRef,
+    SubEntry, SubIds, NEVER_EXPIRES,
 };
-use crate::store::{MemoryStore, Store};
 use crate::topic::Filter;
 use crate::tree::TopicTree;
 
@@ -34,7 +38,8 @@ pub struct Broker {
     retained: RwLock<RetainedIndex<Arc<Message>>>,
     timers: Mutex<BTreeMap<(Instant, u64), Timer>>,
     next_id: AtomicU64,
-    store: Box<dyn Store>,
+    /// Where durable changes go (the persistence seam, see [`crate::persist`]).
+    emitter: Arc<Emitter>,
     /// When expired retained messages were last swept out.
     last_sweep: Mutex<Option<Instant>>,
 }
@@ -96,28 +101,216 @@ thread_local! {
 }
 
 impl Broker {
-    /// A broker with the given limits and an in-memory store.
+    /// A broker with the given limits whose state lives only in memory.
     pub fn new(config: BrokerConfig) -> Arc<Self> {
-        Self::with_store(config, Box::new(MemoryStore))
+        Self::with_sink(config, Arc::new(NoopSink), WallClock::now())
     }
 
-    /// A broker with the given limits and store.
-    pub fn with_store(config: BrokerConfig, store: Box<dyn Store>) -> Arc<Self> {
-        let mut retained = RetainedIndex::default();
-        for msg in store.retained() {
-            let topic = msg.topic.clone();
-            retained.set(topic.as_str(), msg);
-        }
+    /// A broker with the given limits that hands every durable change to `sink`, with
+    /// wall-clock times mapped from its `Instant`s by `clock`.
+    pub fn with_sink(
+        config: BrokerConfig,
+        sink: Arc<dyn PersistSink>,
+        clock: WallClock,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config,
             sessions: Mutex::new(HashMap::new()),
             subscriptions: RwLock::new(TopicTree::default()),
-            retained: RwLock::new(retained),
+            retained: RwLock::new(RetainedIndex::default()),
             timers: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(1),
-            store,
+            emitter: Arc::new(Emitter::new(sink, clock)),
             last_sweep: Mutex::new(None),
         })
+    }
+
+    pub(crate) fn emitter(&self) -> &Arc<Emitter> {
+        &self.emitter
+    }
+
+    /// A broker rebuilt at `now` from the state a store saved: sessions (without a connection,
+    /// with their subscriptions in the tree, queues, in-flight flows both ways, expiry timers
+    /// and pending wills) and retained messages. Wall-clock times are mapped by `clock`.
+    ///
+    /// What expired while the broker was down is dropped, and `sink` told so: a session whose
+    /// expiry passed ends (its will goes), as do expired messages; a will whose delay passed
+    /// is published now. A session a connection held when the broker stopped counts its
+    /// expiry interval from `now`. A client resuming a restored session gets Session Present.
+    pub fn restore(
+        config: BrokerConfig,
+        sink: Arc<dyn PersistSink>,
+        clock: WallClock,
+        now: Instant,
+        snapshot: Snapshot,
+    ) -> Arc<Self> {
+        let broker = Self::with_sink(config, sink, clock);
+        let wall_now = clock.to_wall(now);
+        {
+            let mut retained = broker.retained.write();
+            for (topic, stored) in snapshot.retained {
+                if stored.expires_at.is_some_and(|at| at <= wall_now) {
+                    broker
+                        .emitter
+                        .emit(|_| PersistEvent::RetainedRemoved { topic });
+                    continue;
+                }
+                retained.set(&topic, Message::from_persisted(&stored, &clock));
+            }
+        }
+        let mut wills = Vec::new();
+        for (client_id, saved) in snapshot.sessions {
+            if let Some(will) = broker.restore_session(now, wall_now, client_id, saved) {
+                wills.push(will);
+            }
+        }
+        // Wills go once every session is back, so restored subscribers receive them.
+        for will in wills {
+            broker.publish(now, &will);
+        }
+        broker
+    }
+
+    /// Rebuilds one saved session; returns a will to publish now (the session expired while
+    /// the broker was down, or the will's delay passed).
+    fn restore_session(
+        &self,
+        now: Instant,
+        wall_now: UnixMillis,
+        client_id: Arc<str>,
+        saved: SessionSnapshot,
+    ) -> Option<Arc<Message>> {
+        let clock = *self.emitter.clock();
+        let will = saved
+            .will
+            .as_ref()
+            .map(|(msg, due)| (Message::from_persisted(msg, &clock), *due));
+        // Held by a connection when the broker stopped: it went away now.
+        let expires_at = match saved.expires_at {
+            Some(at) => Some(clock.to_instant(at)),
+            None if saved.expiry_interval == NEVER_EXPIRES => None,
+            None => Some(now + Duration::from_secs(u64::from(saved.expiry_interval))),
+        };
+        let session = Arc::new(Session::new(
+            self.next_id(),
+            client_id.clone(),
+            saved.version,
+            saved.expiry_interval,
+            None,
+            self.emitter.clone(),
+        ));
+        let mut st = session.lock();
+        st.identity = saved.identity;
+        if saved.expiry_interval == 0 || expires_at.is_some_and(|at| at <= now) {
+            // Expired while down: gone, and its will goes now [MQTT-3.1.3-9].
+            st.pending_will = will.map(|(w, _)| w);
+            let (_, will) = session.end(&mut st);
+            return will;
+        }
+        if saved.expires_at.is_none() {
+            st.went_offline(expires_at);
+        }
+        let key = SessionRef(session.clone());
+        {
+            let mut tree = self.subscriptions.write();
+            for (raw, (options, id)) in &saved.subscriptions {
+                if let Ok(filter) = crate::topic::parse_filter(raw) {
+                    tree.subscribe(
+                        &filter,
+                        key.clone(),
+                        SubEntry {
+                            options: *options,
+                            id: *id,
+                        },
+                    );
+                    st.subscriptions.insert(
+                        raw.clone(),
+                        SubEntry {
+                            options: *options,
+                            id: *id,
+                        },
+                    );
+                }
+            }
+        }
+        session.set_subscription_count(st.subscriptions.len());
+        for (seq, saved) in saved.queue {
+            let delivery = restored_delivery(&saved, &clock, seq);
+            if delivery.msg.is_expired(now) {
+                st.drops.expired += 1;
+                st.dequeued(&delivery);
+                continue;
+            }
+            st.queue.push_back(delivery);
+            st.queue_seq = st.queue_seq.max(seq);
+        }
+        let mut flows: Vec<_> = saved.inflight.into_iter().collect();
+        flows.sort_by_key(|(_, f)| f.order);
+        for (packet_id, flow) in flows {
+            let Some(packet_id) = lantern_codec::PacketId::new(packet_id) else {
+                continue;
+            };
+            let stage = match flow.stage {
+                PersistStage::AwaitPubAck => InflightStage::AwaitPubAck,
+                PersistStage::AwaitPubRec => InflightStage::AwaitPubRec,
+                PersistStage::AwaitPubComp => InflightStage::AwaitPubComp,
+            };
+            let delivery = match &flow.delivery {
+                Some(saved) => restored_delivery(saved, &clock, 0),
+                // A PUBREL-stage flow needs no message: only its packet id is sent again.
+                None if stage == InflightStage::AwaitPubComp => Delivery {
+                    msg: Message::new(
+                        MqttString::default(),
+                        Bytes::new(),
+                        QoS::ExactlyOnce,
+                        false,
+                        PublishProperties::default(),
+                        now,
+                        0,
+                    ),
+                    qos: QoS::ExactlyOnce,
+                    retain: false,
+                    sub_ids: SubIds::None,
+                    seq: 0,
+                },
+                None => continue,
+            };
+            st.inflight.push_back(Inflight {
+                packet_id,
+                delivery,
+                stage,
+            });
+        }
+        st.incoming_qos2 = saved.incoming_qos2.into_iter().collect();
+        let mut publish_now = None;
+        if let Some((will, due)) = will {
+            st.pending_will = Some(will);
+            if due <= wall_now {
+                publish_now = st.take_will();
+            } else {
+                drop(st);
+                self.schedule(
+                    clock.to_instant(due),
+                    Timer::Will {
+                        session: session.clone(),
+                        generation: 0,
+                    },
+                );
+                st = session.lock();
+            }
+        }
+        drop(st);
+        if let Some(at) = expires_at {
+            self.schedule(
+                at,
+                Timer::SessionExpiry {
+                    session: session.clone(),
+                    generation: 0,
+                },
+            );
+        }
+        self.sessions.lock().insert(client_id, session);
+        publish_now
     }
 
     /// The broker's configuration.
@@ -183,9 +376,8 @@ impl Broker {
                 st.reader = req.reader;
                 st.generation += 1;
                 // [MQTT-3.1.3-9] A reconnection before the will delay passed cancels the will.
-                st.pending_will = None;
-                st.version = req.version;
-                st.expiry_interval = req.expiry_interval;
+                st.take_will();
+                st.attached(req.version, req.expiry_interval);
                 // The ACL may have changed (SIGHUP) since these were queued.
                 st.recheck_read_access();
                 let offline_drops = std::mem::take(&mut st.drops);
@@ -200,15 +392,10 @@ impl Broker {
             if other {
                 replaced_identity = Some(st.identity.clone());
             }
-            st.ended = true;
-            let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
-            st.queue.clear();
-            st.inflight.clear();
             // The session ends before the will delay passed: the will goes now.
-            let will = st.pending_will.take();
+            let (filters, will) = existing.end(&mut st);
             drop(st);
             self.unsubscribe_all(&existing, &filters);
-            self.store.session_ended(client_id);
             if let Some(will) = will {
                 ended_will = Some(will);
             }
@@ -219,11 +406,13 @@ impl Broker {
             req.version,
             req.expiry_interval,
             Some(req.owner),
+            self.emitter.clone(),
         ));
         {
             let mut st = session.lock();
             st.reader = req.reader;
             st.identity = req.identity;
+            st.attached(req.version, req.expiry_interval);
         }
         sessions.insert(client_id.clone(), session.clone());
         drop(sessions);
@@ -267,14 +456,11 @@ impl Broker {
         // is counted as dropped while it is away.
         session.clear_congestion(&mut st);
         // QoS 0 messages are not kept for a session without a connection.
-        st.queue.retain(|d| d.qos != QoS::AtMostOnce);
+        st.drop_qos0();
         let expiry = st.expiry_interval;
         let generation = st.generation;
         if expiry == 0 {
-            st.ended = true;
-            let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
-            st.queue.clear();
-            st.inflight.clear();
+            let (filters, _) = session.end(&mut st);
             drop(st);
             self.remove_session(session);
             self.unsubscribe_all(session, &filters);
@@ -288,8 +474,8 @@ impl Broker {
             if delay == 0 {
                 publish_now = Some(will);
             } else {
-                st.pending_will = Some(will);
                 let at = now + Duration::from_secs(u64::from(delay.min(expiry)));
+                st.schedule_will(will, at);
                 drop(st);
                 self.schedule(
                     at,
@@ -301,12 +487,14 @@ impl Broker {
                 st = session.lock();
             }
         }
+        let expires_at =
+            (expiry != NEVER_EXPIRES).then(|| now + Duration::from_secs(u64::from(expiry)));
+        st.went_offline(expires_at);
         drop(st);
         if let Some(will) = publish_now {
             self.publish(now, &will);
         }
-        if expiry != NEVER_EXPIRES {
-            let at = now + Duration::from_secs(u64::from(expiry));
+        if let Some(at) = expires_at {
             self.schedule(
                 at,
                 Timer::SessionExpiry {
@@ -324,8 +512,6 @@ impl Broker {
             .is_some_and(|s| Arc::ptr_eq(s, session))
         {
             sessions.remove(session.client_id());
-            drop(sessions);
-            self.store.session_ended(session.client_id());
         }
     }
 
@@ -371,7 +557,7 @@ impl Broker {
                     let will = {
                         let mut st = session.lock();
                         if st.generation == generation && st.owner.is_none() {
-                            st.pending_will.take()
+                            st.take_will()
                         } else {
                             None
                         }
@@ -388,11 +574,7 @@ impl Broker {
                     if st.generation != generation || st.owner.is_some() || st.ended {
                         continue;
                     }
-                    st.ended = true;
-                    let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
-                    st.queue.clear();
-                    st.inflight.clear();
-                    let will = st.pending_will.take();
+                    let (filters, will) = session.end(&mut st);
                     drop(st);
                     self.remove_session(&session);
                     self.unsubscribe_all(&session, &filters);
@@ -427,7 +609,8 @@ impl Broker {
             // Re-check: it may have been replaced since the read lock was released.
             if retained.get(&topic).is_some_and(|m| m.is_expired(now)) {
                 retained.remove(&topic);
-                self.store.retained_removed(&topic);
+                self.emitter
+                    .emit(|_| PersistEvent::RetainedRemoved { topic });
             }
         }
     }
@@ -451,11 +634,15 @@ impl Broker {
             if msg.payload.is_empty() {
                 // [MQTT-3.3.1-6] / [MQTT-3.3.1-10]: an empty retained message deletes.
                 if retained.remove(msg.topic.as_str()).is_some() {
-                    self.store.retained_removed(msg.topic.as_str());
+                    self.emitter.emit(|_| PersistEvent::RetainedRemoved {
+                        topic: msg.topic.as_str().into(),
+                    });
                 }
             } else {
                 retained.set(msg.topic.as_str(), msg.clone());
-                self.store.retained_set(msg);
+                self.emitter.emit(|clock| PersistEvent::RetainedSet {
+                    msg: msg.persisted(clock),
+                });
             }
         }
         self.route(now, msg, congested)
@@ -519,11 +706,7 @@ impl Broker {
         filter: &Filter<'_>,
         entry: SubEntry,
     ) -> bool {
-        let count = {
-            let mut st = session.lock();
-            st.subscriptions.insert(raw_filter.into(), entry);
-            st.subscriptions.len()
-        };
+        let count = { session.lock().add_subscription(raw_filter, entry) };
         session.set_subscription_count(count);
         let existed =
             self.subscriptions
@@ -539,11 +722,7 @@ impl Broker {
         raw_filter: &str,
         filter: &Filter<'_>,
     ) -> bool {
-        let count = {
-            let mut st = session.lock();
-            st.subscriptions.remove(raw_filter);
-            st.subscriptions.len()
-        };
+        let count = { session.lock().remove_subscription(raw_filter) };
         session.set_subscription_count(count);
         self.subscriptions
             .write()
@@ -593,6 +772,7 @@ impl Broker {
                 retain: true, // [MQTT-3.3.1-8]
                 sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
                 msg,
+                seq: 0,
             };
             session.push_retained(delivery);
         }
@@ -605,6 +785,22 @@ impl Broker {
     }
 }
 
+/// A saved delivery as the broker holds it.
+fn restored_delivery(saved: &PersistDelivery, clock: &WallClock, seq: u64) -> Delivery {
+    let sub_ids = match saved.sub_ids.as_slice() {
+        [] => SubIds::None,
+        [one] => SubIds::One(*one),
+        many => SubIds::Many(many.into()),
+    };
+    Delivery {
+        msg: Message::from_persisted(&saved.msg, clock),
+        qos: saved.qos,
+        retain: saved.retain,
+        sub_ids,
+        seq,
+    }
+}
+
 /// The delivery of `msg` for one subscription.
 fn delivery(msg: &Arc<Message>, entry: &SubEntry) -> Delivery {
     Delivery {
@@ -614,6 +810,7 @@ fn delivery(msg: &Arc<Message>, entry: &SubEntry) -> Delivery {
         // [MQTT-3.3.1-12]/[MQTT-3.3.1-13]: as published only with Retain As Published.
         retain: entry.options.retain_as_published && msg.retain,
         sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
+        seq: 0,
     }
 }
 
@@ -654,6 +851,7 @@ fn deliver_overlapping(
             qos: msg.qos.min(qos),
             retain: keep_retain && msg.retain,
             sub_ids,
+            seq: 0,
         };
         if push(&group[0].0 .0, delivery) {
             delivered += 1;

@@ -29,8 +29,7 @@ use crate::broker::{AttachRequest, Broker};
 use crate::events::{CloseReason, ConnEvent};
 use crate::message::Message;
 use crate::session::{
-    Delivery, Inflight, InflightStage, Owner, Reader, Session, SessionState, SubEntry,
-    NEVER_EXPIRES,
+    Delivery, InflightStage, Owner, Reader, Session, SessionState, SubEntry, NEVER_EXPIRES,
 };
 use crate::topic::{check_topic_limits, parse_filter, validate_topic_name};
 
@@ -38,6 +37,10 @@ use crate::topic::{check_topic_limits, parse_filter, validate_topic_name};
 /// it and calls again. Bounds per-connection memory while still batching many packets into one
 /// write.
 const TRANSMIT_BATCH: usize = 64 * 1024;
+
+/// Acknowledgements held back for durability beyond which the connection reads no more from
+/// its client until the store catches up: bounds the held packets (issue 9's guarantee).
+const MAX_HELD_ACKS: usize = 1024;
 
 /// One client connection.
 pub struct Connection {
@@ -61,6 +64,10 @@ pub struct Connection {
     /// Sessions whose full queue this connection published QoS 1/2 messages to: it reads no
     /// more from its client until they drain ([`Connection::wants_read`]).
     held_by: Vec<Arc<Session>>,
+    /// Acknowledgements (PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK) waiting until the
+    /// persistence events before them are durable: the event sequence number each waits for,
+    /// and its encoded bytes, in the order they must leave.
+    held_acks: VecDeque<(u64, BytesMut)>,
 }
 
 /// Packet counts of a connection, for its story.
@@ -155,6 +162,7 @@ impl Connection {
             stats: ConnStats::default(),
             offending: None,
             held_by: Vec::new(),
+            held_acks: VecDeque::new(),
         }
     }
 
@@ -162,8 +170,11 @@ impl Connection {
     /// connected client's queue is full): the driver then stops reading from the socket —
     /// flow control instead of dropping — and keeps writing, running timers and taking wakes.
     /// The connection's waker fires when the queue drains or its client goes away.
+    ///
+    /// Also false while [`MAX_HELD_ACKS`] acknowledgements wait for the store to make their
+    /// events durable; the waker fires when it does.
     pub fn wants_read(&self) -> bool {
-        self.held_by.iter().all(|s| !s.is_congested())
+        self.held_acks.len() < MAX_HELD_ACKS && self.held_by.iter().all(|s| !s.is_congested())
     }
 
     /// The broker this connection belongs to.
@@ -351,6 +362,7 @@ impl Connection {
             }
         }
         self.held_by.retain(|s| s.is_congested());
+        self.release_acks();
         let start = dst.len();
         if dst.is_empty() {
             std::mem::swap(dst, &mut self.out);
@@ -372,6 +384,37 @@ impl Connection {
             }
             _ => false,
         }
+    }
+
+    /// Moves the held acknowledgements whose events are durable now to the output, in order,
+    /// and asks to be woken when the next one is.
+    fn release_acks(&mut self) {
+        let emitter = self.broker.emitter();
+        while let Some((seq, _)) = self.held_acks.front() {
+            if !emitter.is_durable(*seq) {
+                emitter.wake_when_durable(*seq, &self.waker);
+                return;
+            }
+            if let Some((_, bytes)) = self.held_acks.pop_front() {
+                self.out.extend_from_slice(&bytes);
+            }
+        }
+    }
+
+    /// The acknowledgement a packet handler just encoded after `mark` leaves only once every
+    /// persistence event so far is durable (`durability = "sync"`): it is held back, behind
+    /// any acknowledgement held before it, until then. Without persistence it goes at once.
+    fn hold_ack(&mut self, mark: usize) {
+        let emitter = self.broker.emitter();
+        if !emitter.enabled() || self.out.len() <= mark || self.is_closed() {
+            return;
+        }
+        let seq = emitter.last();
+        if self.held_acks.is_empty() && emitter.is_durable(seq) {
+            return;
+        }
+        let ack = self.out.split_off(mark);
+        self.held_acks.push_back((seq, ack));
     }
 
     /// Counts the control packets moved to the output (their fixed headers only).
@@ -410,6 +453,15 @@ impl Connection {
             State::Closed => return,
         };
         self.packets_after_connect += 1;
+        // Acknowledgements of durable changes wait for the store; see `hold_ack`.
+        let ack_mark = match &packet {
+            Packet::Publish(p) if p.qos != QoS::AtMostOnce => Some(self.out.len()),
+            Packet::PubRec(_)
+            | Packet::PubRel(_)
+            | Packet::Subscribe(_)
+            | Packet::Unsubscribe(_) => Some(self.out.len()),
+            _ => None,
+        };
         let result = match packet {
             Packet::Publish(publish) => {
                 let mut congested = Vec::new();
@@ -486,13 +538,20 @@ impl Connection {
                 ),
             }),
         };
-        if let Err(reason) = result {
-            let code = match &reason {
-                CloseReason::ProtocolViolation { reason, .. } => Some(*reason),
-                CloseReason::SecondConnect => Some(ReasonCode::ProtocolError),
-                _ => Some(ReasonCode::ProtocolError),
-            };
-            self.close(now, reason, code);
+        match result {
+            Ok(()) => {
+                if let Some(mark) = ack_mark {
+                    self.hold_ack(mark);
+                }
+            }
+            Err(reason) => {
+                let code = match &reason {
+                    CloseReason::ProtocolViolation { reason, .. } => Some(*reason),
+                    CloseReason::SecondConnect => Some(ReasonCode::ProtocolError),
+                    _ => Some(ReasonCode::ProtocolError),
+                };
+                self.close(now, reason, code);
+            }
         }
     }
 
@@ -1034,7 +1093,7 @@ impl Open {
                 };
                 if let (QoS::ExactlyOnce, Some(pid), false) = (qos, packet_id, v5) {
                     // 3.1.1: the flow completes normally, so PUBREL must find the id.
-                    self.session.lock().incoming_qos2.insert(pid.get());
+                    self.session.lock().store_incoming(pid.get());
                 }
                 self.acknowledge(qos, packet_id, reason, out);
                 return Ok(());
@@ -1060,7 +1119,7 @@ impl Open {
                     "more unacknowledged QoS 2 messages than the Receive Maximum [MQTT-3.3.4-9]",
                 ));
             }
-            st.incoming_qos2.insert(pid.get());
+            st.store_incoming(pid.get());
         }
 
         let msg = Message::new(
@@ -1111,7 +1170,7 @@ impl Open {
             .iter()
             .position(|f| f.packet_id == ack.packet_id && f.stage == stage)
         {
-            st.inflight.remove(i);
+            st.complete_inflight(i);
         }
     }
 
@@ -1124,11 +1183,11 @@ impl Open {
         let reason = match found {
             Some(i) if ack.reason.is_error() => {
                 // v5 §4.3.3: a PUBREC with an error code ends the flow.
-                st.inflight.remove(i);
+                st.complete_inflight(i);
                 return;
             }
             Some(i) => {
-                st.inflight[i].stage = InflightStage::AwaitPubComp;
+                st.await_pubcomp(i);
                 ReasonCode::Success
             }
             None => ReasonCode::PacketIdentifierNotFound,
@@ -1148,11 +1207,7 @@ impl Open {
     }
 
     fn on_pubrel(&mut self, ack: Ack, out: &mut BytesMut) {
-        let found = self
-            .session
-            .lock()
-            .incoming_qos2
-            .remove(&ack.packet_id.get());
+        let found = self.session.lock().release_incoming(ack.packet_id.get());
         let reason = if found || !self.version.is_v5() {
             ReasonCode::Success
         } else {
@@ -1284,7 +1339,7 @@ impl Open {
             let expiry = self
                 .max_session_expiry
                 .map_or(expiry, |max| expiry.min(max));
-            self.session.lock().expiry_interval = expiry;
+            self.session.lock().set_expiry_interval(expiry);
         }
         Ok(())
     }
@@ -1349,6 +1404,7 @@ impl Open {
             };
             if delivery.msg.is_expired(now) {
                 st.drops.expired += 1;
+                st.dequeued(&delivery);
                 continue;
             }
             let packet_id = if delivery.qos == QoS::AtMostOnce {
@@ -1365,19 +1421,12 @@ impl Open {
             if !self.encode_delivery(now, &delivery, packet_id, false, dst) {
                 // Too large for this client: dropped [MQTT-3.1.2-25].
                 st.drops.too_large += 1;
+                st.dequeued(&delivery);
                 continue;
             }
+            st.dequeued(&delivery);
             if let Some(packet_id) = packet_id {
-                let stage = if delivery.qos == QoS::AtLeastOnce {
-                    InflightStage::AwaitPubAck
-                } else {
-                    InflightStage::AwaitPubRec
-                };
-                st.inflight.push_back(Inflight {
-                    packet_id,
-                    delivery,
-                    stage,
-                });
+                st.start_inflight(packet_id, delivery);
             }
         }
         false

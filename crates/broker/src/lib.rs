@@ -7,7 +7,7 @@
 //! tokio driver lives in `lantern-net`.
 //!
 //! What it does not do yet: authentication and ACLs beyond anonymous access (the identities
-//! issue), persistence to disk (the [`Store`] trait is the seam), TLS or WebSocket (the network
+//! issue), persistence to disk (the [`PersistSink`] of the [`persist`] module is the seam), TLS or WebSocket (the network
 //! layer's concern).
 
 pub mod auth;
@@ -16,9 +16,9 @@ mod config;
 mod conn;
 mod events;
 mod message;
+pub mod persist;
 pub mod retained;
 mod session;
-mod store;
 pub mod topic;
 pub mod tree;
 
@@ -27,5 +27,8 @@ pub use config::{BrokerConfig, OtherIdentity};
 pub use conn::{ConnStats, Connection};
 pub use events::{CloseReason, ConnEvent, Foreign};
 pub use message::{Message, PassThrough};
+pub use persist::{
+    FanOut, InflightSnapshot, NoopSink, PersistDelivery, PersistEvent, PersistMessage, PersistSink,
+    PersistStage, RecordingSink, SessionSnapshot, Snapshot, UnixMillis, WallClock,
+};
 pub use session::{Delivery, DropCounts, PushOutcome, Session, SubEntry, SubIds, NEVER_EXPIRES};
-pub use store::{MemoryStore, Store};

@@ -1,11 +1,13 @@
 //! An application message once the broker has accepted it: one allocation shared by every
 //! subscriber it is delivered to.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use lantern_codec::{MqttString, PublishProperties, QoS, UserProperty};
+
+use crate::persist::{PersistMessage, WallClock};
 
 /// A published message, immutable once routed. Deliveries hold an `Arc<Message>`: fan-out to a
 /// thousand subscribers copies no payload and no topic.
@@ -27,6 +29,8 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// The session that published it, for No Local (0 for wills and broker messages).
     pub origin: u64,
+    /// The message as persistence events carry it, built once for all its deliveries.
+    persisted: OnceLock<Arc<PersistMessage>>,
 }
 
 /// The v5 PUBLISH properties that travel from publisher to subscriber unchanged
@@ -75,7 +79,42 @@ impl Message {
             properties,
             expires_at,
             origin,
+            persisted: OnceLock::new(),
         })
+    }
+
+    /// A message restored from the store: its wall-clock expiry mapped onto `clock`.
+    pub(crate) fn from_persisted(stored: &Arc<PersistMessage>, clock: &WallClock) -> Arc<Self> {
+        let persisted = OnceLock::new();
+        let _ = persisted.set(stored.clone());
+        Arc::new(Self {
+            topic: stored.topic.clone(),
+            payload: stored.payload.clone(),
+            qos: stored.qos,
+            retain: stored.retain,
+            properties: stored.properties.clone(),
+            expires_at: stored.expires_at.map(|at| clock.to_instant(at)),
+            // Session ids are not kept across a restart: a restored message is nobody's own.
+            origin: 0,
+            persisted,
+        })
+    }
+
+    /// The message as persistence events carry it (expiry in wall-clock time).
+    pub fn persisted(&self, clock: &WallClock) -> Arc<PersistMessage> {
+        self.persisted
+            .get_or_init(|| {
+                Arc::new(PersistMessage {
+                    topic: self.topic.clone(),
+                    payload: self.payload.clone(),
+                    qos: self.qos,
+                    retain: self.retain,
+                    properties: self.properties.clone(),
+                    expires_at: self.expires_at.map(|at| clock.to_wall(at)),
+                    origin: self.origin,
+                })
+            })
+            .clone()
     }
 
     /// True once the message's expiry interval has passed.

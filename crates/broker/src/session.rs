@@ -19,6 +19,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::auth::{Access, Acl, AclSubject};
 use crate::message::Message;
+use crate::persist::{Emitter, PersistDelivery, PersistEvent, PersistStage, WallClock};
 
 /// Session expiry interval meaning "never expires" (v5 §3.1.2.11.2).
 pub const NEVER_EXPIRES: u32 = u32::MAX;
@@ -84,6 +85,12 @@ pub(crate) struct SessionState {
     pub(crate) pending_will: Option<Arc<Message>>,
     /// Read access rules of the client, checked before each delivery.
     pub(crate) reader: Option<Reader>,
+    /// The sequence number of the last delivery queued (per session, for the store).
+    pub(crate) queue_seq: u64,
+    /// Where durable changes go; every change below that must outlive the process is made
+    /// through a method that emits its event, under this state's lock.
+    emitter: Arc<Emitter>,
+    client_id: Arc<str>,
 }
 
 /// Who reads through a session, for the ACL check before each delivery.
@@ -119,6 +126,8 @@ pub struct Delivery {
     pub retain: bool,
     /// Subscription identifiers of the matching subscriptions.
     pub sub_ids: SubIds,
+    /// Its sequence number in the session's queue (set when queued; 0 before).
+    pub(crate) seq: u64,
 }
 
 /// Subscription identifiers of a delivery, without an allocation in the usual cases.
@@ -162,6 +171,28 @@ pub(crate) enum InflightStage {
     AwaitPubRec,
     /// PUBREL sent, waiting for PUBCOMP.
     AwaitPubComp,
+}
+
+impl InflightStage {
+    pub(crate) fn persisted(self) -> PersistStage {
+        match self {
+            Self::AwaitPubAck => PersistStage::AwaitPubAck,
+            Self::AwaitPubRec => PersistStage::AwaitPubRec,
+            Self::AwaitPubComp => PersistStage::AwaitPubComp,
+        }
+    }
+}
+
+impl Delivery {
+    /// The delivery as persistence events carry it.
+    pub(crate) fn persisted(&self, clock: &WallClock) -> PersistDelivery {
+        PersistDelivery {
+            msg: self.msg.persisted(clock),
+            qos: self.qos,
+            retain: self.retain,
+            sub_ids: self.sub_ids.to_vec(),
+        }
+    }
 }
 
 /// Deliveries dropped by policy, by reason: a QoS 1/2 message to a connected client is never
@@ -240,10 +271,11 @@ impl Session {
         version: ProtocolVersion,
         expiry_interval: u32,
         owner: Option<Owner>,
+        emitter: Arc<Emitter>,
     ) -> Self {
         Self {
             id,
-            client_id,
+            client_id: client_id.clone(),
             subscription_count: AtomicUsize::new(0),
             congested: AtomicBool::new(false),
             state: Mutex::new(SessionState {
@@ -263,6 +295,9 @@ impl Session {
                 held_publishers: Vec::new(),
                 pending_will: None,
                 reader: None,
+                queue_seq: 0,
+                emitter,
+                client_id,
             }),
         }
     }
@@ -336,7 +371,7 @@ impl Session {
             outcome = PushOutcome::QueuedCongested;
         }
         let was_empty = st.queue.is_empty();
-        st.queue.push_back(delivery);
+        st.enqueue(delivery);
         if was_empty {
             if let Some(owner) = &st.owner {
                 owner.waker.wake_by_ref();
@@ -356,7 +391,7 @@ impl Session {
             return PushOutcome::Denied;
         }
         let was_empty = st.queue.is_empty();
-        st.queue.push_back(delivery);
+        st.enqueue(delivery);
         if was_empty {
             if let Some(owner) = &st.owner {
                 owner.waker.wake_by_ref();
@@ -409,6 +444,20 @@ impl Session {
         }
     }
 
+    /// Ends the session under its lock: nothing may be queued on it any more, its state is
+    /// forgotten and the store told so. Returns the filters to remove from the topic tree and
+    /// the pending will, which goes now.
+    pub(crate) fn end(&self, st: &mut SessionState) -> (Vec<Box<str>>, Option<Arc<Message>>) {
+        st.ended = true;
+        let filters: Vec<Box<str>> = st.subscriptions.drain().map(|(f, _)| f).collect();
+        st.queue.clear();
+        st.inflight.clear();
+        st.incoming_qos2.clear();
+        let will = st.pending_will.take();
+        st.emit(|client_id, _| PersistEvent::SessionEnded { client_id });
+        (filters, will)
+    }
+
     pub(crate) fn set_subscription_count(&self, n: usize) {
         self.subscription_count.store(n, Ordering::Relaxed);
     }
@@ -455,14 +504,208 @@ impl SessionState {
         }
         let before = self.queue.len() + self.inflight.len();
         let queue = std::mem::take(&mut self.queue);
-        self.queue = queue.into_iter().filter(|d| self.may_read(d)).collect();
+        let (queue, denied): (VecDeque<_>, VecDeque<_>) =
+            queue.into_iter().partition(|d| self.may_read(d));
+        self.queue = queue;
+        for d in &denied {
+            self.dequeued(d);
+        }
         let inflight = std::mem::take(&mut self.inflight);
-        self.inflight = inflight
+        let (inflight, denied): (VecDeque<_>, VecDeque<_>) = inflight
             .into_iter()
-            .filter(|f| f.stage == InflightStage::AwaitPubComp || self.may_read(&f.delivery))
-            .collect();
+            .partition(|f| f.stage == InflightStage::AwaitPubComp || self.may_read(&f.delivery));
+        self.inflight = inflight;
+        for f in &denied {
+            let packet_id = f.packet_id.get();
+            self.emit(|client_id, _| PersistEvent::Acknowledged {
+                client_id,
+                packet_id,
+            });
+        }
         let removed = before - (self.queue.len() + self.inflight.len());
         self.drops.acl_revoked += removed as u64;
+    }
+
+    /// Emits the event `build` makes from the client id and the wall clock; returns its
+    /// global sequence number (0 when nothing persists).
+    pub(crate) fn emit(&self, build: impl FnOnce(Arc<str>, &WallClock) -> PersistEvent) -> u64 {
+        self.emitter
+            .emit(|clock| build(self.client_id.clone(), clock))
+    }
+
+    /// Appends a delivery to the queue with the next sequence number; a QoS 1/2 one is
+    /// durable (QoS 0 is never kept across a restart).
+    pub(crate) fn enqueue(&mut self, mut delivery: Delivery) {
+        self.queue_seq += 1;
+        delivery.seq = self.queue_seq;
+        if delivery.qos != QoS::AtMostOnce && self.emitter.enabled() {
+            let seq = delivery.seq;
+            self.emit(|client_id, clock| PersistEvent::Queued {
+                client_id,
+                seq,
+                delivery: delivery.persisted(clock),
+            });
+        }
+        self.queue.push_back(delivery);
+    }
+
+    /// Says a delivery taken off the queue (sent, expired, dropped) is gone from it.
+    pub(crate) fn dequeued(&self, delivery: &Delivery) {
+        if delivery.qos != QoS::AtMostOnce {
+            let seq = delivery.seq;
+            self.emit(|client_id, _| PersistEvent::Dequeued { client_id, seq });
+        }
+    }
+
+    /// Drops the queued QoS 0 deliveries (a session without a connection keeps none).
+    pub(crate) fn drop_qos0(&mut self) {
+        self.queue.retain(|d| d.qos != QoS::AtMostOnce);
+    }
+
+    /// Starts an outgoing QoS 1/2 flow for a delivery just sent.
+    pub(crate) fn start_inflight(&mut self, packet_id: PacketId, delivery: Delivery) {
+        let stage = if delivery.qos == QoS::AtLeastOnce {
+            InflightStage::AwaitPubAck
+        } else {
+            InflightStage::AwaitPubRec
+        };
+        if self.emitter.enabled() {
+            let pid = packet_id.get();
+            self.emit(|client_id, clock| PersistEvent::Inflight {
+                client_id,
+                packet_id: pid,
+                stage: stage.persisted(),
+                delivery: Some(delivery.persisted(clock)),
+            });
+        }
+        self.inflight.push_back(Inflight {
+            packet_id,
+            delivery,
+            stage,
+        });
+    }
+
+    /// Ends the outgoing flow at index `i` (acknowledged, or refused by a PUBREC error).
+    pub(crate) fn complete_inflight(&mut self, i: usize) {
+        if let Some(f) = self.inflight.remove(i) {
+            let packet_id = f.packet_id.get();
+            self.emit(|client_id, _| PersistEvent::Acknowledged {
+                client_id,
+                packet_id,
+            });
+        }
+    }
+
+    /// PUBREC received for the flow at index `i`: it waits for PUBCOMP now.
+    pub(crate) fn await_pubcomp(&mut self, i: usize) {
+        if let Some(f) = self.inflight.get_mut(i) {
+            f.stage = InflightStage::AwaitPubComp;
+            let packet_id = f.packet_id.get();
+            self.emit(|client_id, _| PersistEvent::Inflight {
+                client_id,
+                packet_id,
+                stage: PersistStage::AwaitPubComp,
+                delivery: None,
+            });
+        }
+    }
+
+    /// Remembers an incoming QoS 2 packet id until PUBREL (exactly once).
+    pub(crate) fn store_incoming(&mut self, packet_id: u16) {
+        if self.incoming_qos2.insert(packet_id) {
+            self.emit(|client_id, _| PersistEvent::IncomingStored {
+                client_id,
+                packet_id,
+            });
+        }
+    }
+
+    /// PUBREL: forgets an incoming QoS 2 packet id; false when it was not known.
+    pub(crate) fn release_incoming(&mut self, packet_id: u16) -> bool {
+        let found = self.incoming_qos2.remove(&packet_id);
+        if found {
+            self.emit(|client_id, _| PersistEvent::IncomingReleased {
+                client_id,
+                packet_id,
+            });
+        }
+        found
+    }
+
+    /// A connection attached (new or resumed session) with this version and expiry.
+    pub(crate) fn attached(&mut self, version: ProtocolVersion, expiry_interval: u32) {
+        self.version = version;
+        self.expiry_interval = expiry_interval;
+        let identity = self.identity.clone();
+        self.emit(|client_id, _| PersistEvent::SessionUpserted {
+            client_id,
+            version,
+            expiry_interval,
+            identity,
+        });
+    }
+
+    /// The Session Expiry Interval changed (DISCONNECT).
+    pub(crate) fn set_expiry_interval(&mut self, expiry_interval: u32) {
+        if self.expiry_interval != expiry_interval {
+            self.expiry_interval = expiry_interval;
+            self.emit(|client_id, _| PersistEvent::SessionExpiryChanged {
+                client_id,
+                expiry_interval,
+            });
+        }
+    }
+
+    /// The connection went away: the session ends at `expires_at` (`None`: never).
+    pub(crate) fn went_offline(&mut self, expires_at: Option<Instant>) {
+        self.emit(|client_id, clock| PersistEvent::SessionOffline {
+            client_id,
+            expires_at: expires_at.map(|at| clock.to_wall(at)),
+        });
+    }
+
+    /// A will waits for its delay, due at `due`.
+    pub(crate) fn schedule_will(&mut self, will: Arc<Message>, due: Instant) {
+        if self.emitter.enabled() {
+            self.emit(|client_id, clock| PersistEvent::WillScheduled {
+                client_id,
+                msg: will.persisted(clock),
+                due_at: clock.to_wall(due),
+            });
+        }
+        self.pending_will = Some(will);
+    }
+
+    /// Takes the pending will (published, or cancelled by a reconnection).
+    pub(crate) fn take_will(&mut self) -> Option<Arc<Message>> {
+        let will = self.pending_will.take();
+        if will.is_some() {
+            self.emit(|client_id, _| PersistEvent::WillCancelled { client_id });
+        }
+        will
+    }
+
+    /// Adds or replaces a subscription; returns how many the session holds.
+    pub(crate) fn add_subscription(&mut self, raw_filter: &str, entry: SubEntry) -> usize {
+        self.subscriptions.insert(raw_filter.into(), entry);
+        self.emit(|client_id, _| PersistEvent::SubscriptionAdded {
+            client_id,
+            filter: raw_filter.into(),
+            options: entry.options,
+            sub_id: entry.id,
+        });
+        self.subscriptions.len()
+    }
+
+    /// Removes a subscription; returns how many the session holds.
+    pub(crate) fn remove_subscription(&mut self, raw_filter: &str) -> usize {
+        if self.subscriptions.remove(raw_filter).is_some() {
+            self.emit(|client_id, _| PersistEvent::SubscriptionRemoved {
+                client_id,
+                filter: raw_filter.into(),
+            });
+        }
+        self.subscriptions.len()
     }
 
     /// Whether `conn_id` is the attached connection.

@@ -36,6 +36,8 @@ pub(crate) struct Config {
     /// Connection limits at accept, shared by every listener.
     pub(crate) conn_limits: ConnLimits,
     pub(crate) data_dir: Option<PathBuf>,
+    /// `[persistence]`: when an acknowledged change is on disk.
+    pub(crate) durability: lantern_store::Durability,
 }
 
 /// One tenant as configured; files are loaded when the server starts.
@@ -84,7 +86,30 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     session: RawSession,
+    #[serde(default)]
+    persistence: RawPersistence,
 }
+
+/// `[persistence]`: the durability policy of the store in `<data dir>/store/`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPersistence {
+    /// "sync" (default): a QoS 1/2 PUBLISH or a SUBSCRIBE is on disk before its
+    /// acknowledgement leaves; "interval": written and fsynced every `durability_interval`.
+    durability: Option<RawDurability>,
+    /// The window of "interval", e.g. "100ms" (default).
+    durability_interval: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawDurability {
+    Sync,
+    Interval,
+}
+
+/// The window of `durability = "interval"` when none is configured.
+pub(crate) const DEFAULT_DURABILITY_INTERVAL: Duration = Duration::from_millis(100);
 
 /// `[session]`: who may use a persistent session.
 #[derive(Debug, Default, Deserialize)]
@@ -224,6 +249,7 @@ impl Config {
             broker: BrokerConfig::default(),
             conn_limits: ConnLimits::default(),
             data_dir: None,
+            durability: lantern_store::Durability::Sync,
         }
     }
 
@@ -460,6 +486,30 @@ impl Config {
                 RawOtherIdentity::Refuse => OtherIdentity::Refuse,
             };
         }
+        let interval = match &raw.persistence.durability_interval {
+            Some(text) => {
+                let d = parse_duration(text).context("[persistence] durability_interval")?;
+                if d.is_zero() || d > Duration::from_secs(60) {
+                    anyhow::bail!(
+                        "[persistence] durability_interval = {text:?}: must be above 0 and at most 60s"
+                    );
+                }
+                d
+            }
+            None => DEFAULT_DURABILITY_INTERVAL,
+        };
+        let durability = match raw.persistence.durability {
+            None | Some(RawDurability::Sync) => {
+                if raw.persistence.durability_interval.is_some() {
+                    warnings.push(
+                        "[persistence] durability_interval has no effect with durability = \"sync\""
+                            .into(),
+                    );
+                }
+                lantern_store::Durability::Sync
+            }
+            Some(RawDurability::Interval) => lantern_store::Durability::Interval(interval),
+        };
         Ok(Self {
             warnings,
             listeners,
@@ -467,6 +517,7 @@ impl Config {
             broker,
             conn_limits,
             data_dir: raw.data_dir.map(resolve),
+            durability,
         })
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use lantern_broker::auth::{AccessPolicy, CertIdentityUse};
-use lantern_broker::Broker;
+use lantern_broker::{Broker, WallClock};
 use lantern_net::tls::{HostPattern, MtlsMode, TenantTlsFiles};
 use lantern_net::{ListenerSpec, Server, Tenant, Transport};
 use tracing::{info, warn};
@@ -82,7 +82,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         crate::journal::create_private_dir(&data_dir).with_context(|| {
             format!("cannot create the data directory {}", data_dir.display())
         })?;
-        let (tenants, dev_pki, auth_files) = build_tenants(&config, &data_dir)?;
+        let store = open_store(&data_dir, config.durability)?;
+        let (tenants, dev_pki, auth_files) = build_tenants(&config, &data_dir, &store)?;
         let journal = crate::journal::Journal::new(
             1000,
             Some(crate::journal::JsonlConfig {
@@ -130,11 +131,46 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(admin) = admin {
             admin.abort();
         }
+        // Everything the broker handed the store is written before the process exits.
+        store.writer.close();
         journal.flush();
         if journal.dropped() > 0 {
             warn!(dropped = journal.dropped(), "stories dropped from the story log");
         }
         anyhow::Ok(())
+    })
+}
+
+/// The opened store: what was loaded per tenant, and the writer the tenants' sinks share.
+struct OpenStore {
+    loaded: std::collections::BTreeMap<String, lantern_store::TenantState>,
+    writer: lantern_store::StoreWriter,
+    durability: lantern_store::Durability,
+}
+
+/// Opens `<data dir>/store/` and reads it whole; its errors say what to do (the path, the
+/// versions, "move it aside").
+fn open_store(
+    data_dir: &Path,
+    durability: lantern_store::Durability,
+) -> anyhow::Result<OpenStore> {
+    let started = std::time::Instant::now();
+    let store = lantern_store::Store::open(data_dir)?;
+    let loaded = store.load()?;
+    let sessions: usize = loaded.values().map(|t| t.sessions.len()).sum();
+    let retained: usize = loaded.values().map(|t| t.retained.len()).sum();
+    info!(
+        path = %store.path().display(),
+        sessions,
+        retained,
+        ms = started.elapsed().as_millis() as u64,
+        "store loaded"
+    );
+    let writer = store.into_writer(durability)?;
+    Ok(OpenStore {
+        loaded,
+        writer,
+        durability,
     })
 }
 
@@ -189,6 +225,7 @@ struct AuthFiles {
 fn build_tenants(
     config: &Config,
     data_dir: &Path,
+    store: &OpenStore,
 ) -> anyhow::Result<(Vec<Tenant>, Option<lantern_pki::DevPki>, AuthFiles)> {
     let mut auth_files = AuthFiles::default();
     let tls_listeners: Vec<&ListenerSpec> = config
@@ -264,9 +301,29 @@ fn build_tenants(
                 crl: t.crl.clone(),
             })
         };
+        let state = store.loaded.get(&*t.name).cloned().unwrap_or_default();
+        let snapshot = lantern_store::snapshot(state).map_err(|e| {
+            lantern_store::StoreError::Corrupt {
+                path: data_dir.join(lantern_store::STORE_DIR),
+                detail: format!("tenant {:?}: {e}", t.name),
+            }
+        })?;
+        let sink = Arc::new(lantern_store::TenantSink::new(
+            &t.name,
+            store.writer.clone(),
+            store.durability,
+            &snapshot,
+        ));
+        let broker = Broker::restore(
+            config.broker.clone(),
+            sink,
+            WallClock::now(),
+            std::time::Instant::now(),
+            snapshot,
+        );
         tenants.push(Tenant {
             name: t.name.clone(),
-            broker: Broker::new(config.broker.clone()),
+            broker,
             access,
             identity_source: t.cert_identity,
             tls,
