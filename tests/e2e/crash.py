@@ -41,6 +41,8 @@ MAX_OUTSTANDING = 40
 #: A publisher sets its retained message every this many messages.
 RETAIN_EVERY = 25
 
+STARTED = time.monotonic()
+
 
 def log(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
@@ -119,6 +121,7 @@ class Subscriber(Peer):
         super().__init__(name, version)
         self.topic = topic
         self.received: dict[str, int] = {}
+        self.how: dict[str, list] = {}
         self.subacked = threading.Event()
         self.c.on_message = self.on_message
         self.c.on_subscribe = lambda *_a: self.subacked.set()
@@ -127,6 +130,13 @@ class Subscriber(Peer):
         key = msg.payload.decode()
         with self.lock:
             self.received[key] = self.received.get(key, 0) + 1
+            # How each delivery arrived (packet id, DUP, seconds since start, reconnects so
+            # far), for the evidence of a duplicate.
+            self.how.setdefault(key, []).append(
+                (msg.mid, bool(msg.dup), round(time.monotonic() - STARTED, 3), len(self.connects) - 1)
+            )
+            if len(self.how[key]) == 1 and len(self.how) > 4096:
+                self.how.pop(next(iter(self.how)))
 
     def subscribe(self) -> None:
         if self.version == 5:
@@ -229,6 +239,7 @@ def main() -> int:
     for p in pubs:
         p.start(args.port)
     print("READY", flush=True)
+    log(f"crash.py: READY at {time.monotonic() - STARTED:.3f} s")
 
     end = time.monotonic() + args.seconds
     while time.monotonic() < end:
@@ -292,7 +303,7 @@ def main() -> int:
             "lost": len(lost),
             "lost_first": lost[:10],
             "qos2_duplicated": sum(n - 1 for n in dup2.values()),
-            "qos2_duplicated_first": sorted(dup2)[:10],
+            "qos2_duplicated_first": {m: s.how.get(m) for m in sorted(dup2)[:10]},
             "qos1_duplicated": dup1,
             **s.resumed(),
         }

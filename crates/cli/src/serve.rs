@@ -150,10 +150,7 @@ struct OpenStore {
 
 /// Opens `<data dir>/store/` and reads it whole; its errors say what to do (the path, the
 /// versions, "move it aside").
-fn open_store(
-    data_dir: &Path,
-    durability: lantern_store::Durability,
-) -> anyhow::Result<OpenStore> {
+fn open_store(data_dir: &Path, durability: lantern_store::Durability) -> anyhow::Result<OpenStore> {
     let started = std::time::Instant::now();
     let store = lantern_store::Store::open(data_dir)?;
     let loaded = store.load()?;
@@ -302,12 +299,11 @@ fn build_tenants(
             })
         };
         let state = store.loaded.get(&*t.name).cloned().unwrap_or_default();
-        let snapshot = lantern_store::snapshot(state).map_err(|e| {
-            lantern_store::StoreError::Corrupt {
+        let snapshot =
+            lantern_store::snapshot(state).map_err(|e| lantern_store::StoreError::Corrupt {
                 path: data_dir.join(lantern_store::STORE_DIR),
                 detail: format!("tenant {:?}: {e}", t.name),
-            }
-        })?;
+            })?;
         let sink = Arc::new(lantern_store::TenantSink::new(
             &t.name,
             store.writer.clone(),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{e2e_dir, Persistent};
 
 /// The broker's config after its listener.
-const CONFIG: &str = "";
+const CONFIG: &str = "[persistence]\ndurability = \"sync\"\n";
 /// How long the publishers publish (the kills happen in this window).
 const PUBLISH_SECONDS: u64 = 16;
 /// How long the clients may take afterwards to settle what is outstanding.
@@ -97,14 +97,17 @@ fn issue_10_sigkill_loses_nothing_acknowledged() {
         }
     };
     wait_line("READY", Duration::from_secs(20));
+    let ready = Instant::now();
     let window = Instant::now() + Duration::from_secs(PUBLISH_SECONDS);
 
     // Let the sessions settle, then kill at random moments through the publishing window.
     thread::sleep(Duration::from_millis(700));
     let mut kills = 0;
     let mut restarts = Vec::new();
+    let mut kill_times = Vec::new();
     while kills < KILLS {
         thread::sleep(rng.millis(600, 1_800));
+        kill_times.push(ready.elapsed());
         broker.kill();
         kills += 1;
         // Sometimes straight back, sometimes after clients have found it down.
@@ -119,7 +122,7 @@ fn issue_10_sigkill_loses_nothing_acknowledged() {
         Instant::now() + Duration::from_secs(1) < window,
         "the kills must fall inside the publishing window"
     );
-    println!("{kills} SIGKILLs; restarts took {restarts:?}");
+    println!("{kills} SIGKILLs at {kill_times:.2?} after READY; restarts took {restarts:.1?}");
 
     let line = wait_line(
         "RESULT ",
