@@ -131,12 +131,10 @@ class Subscriber(Peer):
         with self.lock:
             self.received[key] = self.received.get(key, 0) + 1
             # How each delivery arrived (packet id, DUP, seconds since start, reconnects so
-            # far), for the evidence of a duplicate.
+            # far), for the evidence of a duplicate. Bounded by what is published.
             self.how.setdefault(key, []).append(
                 (msg.mid, bool(msg.dup), round(time.monotonic() - STARTED, 3), len(self.connects) - 1)
             )
-            if len(self.how[key]) == 1 and len(self.how) > 4096:
-                self.how.pop(next(iter(self.how)))
 
     def subscribe(self) -> None:
         if self.version == 5:
