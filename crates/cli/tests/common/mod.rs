@@ -1290,6 +1290,29 @@ impl Persistent {
         fs::read_to_string(self.log_path(self.runs)).unwrap_or_default()
     }
 
+    /// Waits (bounded) until the current run's log holds `count` lines containing every one of
+    /// `needles`; returns them, or panics with the logs.
+    pub fn wait_log(&self, needles: &[&str], count: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found: Vec<String> = self
+                .log()
+                .lines()
+                .filter(|l| needles.iter().all(|n| l.contains(n)))
+                .map(str::to_owned)
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} log line(s) containing {needles:?} within {timeout:?}:\n{}",
+                self.all_logs()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The logs of every run so far, oldest first.
     pub fn all_logs(&self) -> String {
         (1..=self.runs)
