@@ -10,6 +10,8 @@
 //! QoS 2 messages exactly once, the retained messages are as last set, and every reconnect
 //! resumed its session (session present = 1). The counts are printed.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{BufRead, BufReader};

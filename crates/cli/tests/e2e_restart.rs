@@ -4,6 +4,8 @@
 //! Each test runs its broker with [`Persistent`]: killed with SIGKILL (or stopped with SIGTERM)
 //! and started again on the same data directory and the same port.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{Read, Write};
