@@ -201,6 +201,7 @@ impl Broker {
         ));
         let mut st = session.lock();
         st.identity = saved.identity;
+        st.stored = true;
         if saved.expiry_interval == 0 || expires_at.is_some_and(|at| at <= now) {
             // Expired while down: gone, and its will goes now [MQTT-3.1.3-9].
             st.pending_will = will.map(|(w, _)| w);
@@ -272,6 +273,7 @@ impl Broker {
                     retain: false,
                     sub_ids: SubIds::None,
                     seq: 0,
+                    event: 0,
                 },
                 None => continue,
             };
@@ -773,6 +775,7 @@ impl Broker {
                 sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
                 msg,
                 seq: 0,
+                event: 0,
             };
             session.push_retained(delivery);
         }
@@ -798,6 +801,7 @@ fn restored_delivery(saved: &PersistDelivery, clock: &WallClock, seq: u64) -> De
         retain: saved.retain,
         sub_ids,
         seq,
+        event: 0,
     }
 }
 
@@ -811,6 +815,7 @@ fn delivery(msg: &Arc<Message>, entry: &SubEntry) -> Delivery {
         retain: entry.options.retain_as_published && msg.retain,
         sub_ids: entry.id.map_or(SubIds::None, SubIds::One),
         seq: 0,
+        event: 0,
     }
 }
 
@@ -852,6 +857,7 @@ fn deliver_overlapping(
             retain: keep_retain && msg.retain,
             sub_ids,
             seq: 0,
+            event: 0,
         };
         if push(&group[0].0 .0, delivery) {
             delivered += 1;

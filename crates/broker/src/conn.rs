@@ -68,6 +68,9 @@ pub struct Connection {
     /// persistence events before them are durable: the event sequence number each waits for,
     /// and its encoded bytes, in the order they must leave.
     held_acks: VecDeque<(u64, BytesMut)>,
+    /// The event number the waker is registered with the sink for (0: none), so repeated
+    /// polls do not pile up registrations.
+    durable_wake: u64,
 }
 
 /// Packet counts of a connection, for its story.
@@ -163,6 +166,7 @@ impl Connection {
             offending: None,
             held_by: Vec::new(),
             held_acks: VecDeque::new(),
+            durable_wake: 0,
         }
     }
 
@@ -362,7 +366,7 @@ impl Connection {
             }
         }
         self.held_by.retain(|s| s.is_congested());
-        self.release_acks();
+        let ack_waits = self.release_acks();
         let start = dst.len();
         if dst.is_empty() {
             std::mem::swap(dst, &mut self.out);
@@ -373,32 +377,53 @@ impl Connection {
         // The control packets (few) are counted from their headers; deliveries are counted
         // by `drain` as it encodes them, so the hot path parses nothing twice.
         self.count_out(&dst[start..]);
-        match &mut self.state {
+        let (more, delivery_waits) = match &mut self.state {
             State::Open(open) => {
                 let more = open.drain(now, dst);
                 if open.encoded > 0 {
                     self.stats.packets_out += std::mem::take(&mut open.encoded);
                     self.stats.last_out = open.last_encoded;
                 }
-                more
+                let waits = if self.broker.emitter().enabled() {
+                    open.session.lock().front_waits_for()
+                } else {
+                    None
+                };
+                (more, waits)
             }
-            _ => false,
+            _ => (false, None),
+        };
+        if let Some(need) = ack_waits.into_iter().chain(delivery_waits).min() {
+            self.wake_when_durable(need);
         }
+        more
     }
 
-    /// Moves the held acknowledgements whose events are durable now to the output, in order,
-    /// and asks to be woken when the next one is.
-    fn release_acks(&mut self) {
+    /// Moves the held acknowledgements whose events are durable now to the output, in order;
+    /// returns the event the next one waits for.
+    fn release_acks(&mut self) -> Option<u64> {
         let emitter = self.broker.emitter();
         while let Some((seq, _)) = self.held_acks.front() {
             if !emitter.is_durable(*seq) {
-                emitter.wake_when_durable(*seq, &self.waker);
-                return;
+                return Some(*seq);
             }
             if let Some((_, bytes)) = self.held_acks.pop_front() {
                 self.out.extend_from_slice(&bytes);
             }
         }
+        None
+    }
+
+    /// Asks the sink to wake this connection once event `need` is durable, unless a
+    /// registration that fires no later is still pending.
+    fn wake_when_durable(&mut self, need: u64) {
+        let emitter = self.broker.emitter();
+        let pending = self.durable_wake != 0 && !emitter.is_durable(self.durable_wake);
+        if pending && need >= self.durable_wake {
+            return;
+        }
+        emitter.wake_when_durable(need, &self.waker);
+        self.durable_wake = need;
     }
 
     /// The acknowledgement a packet handler just encoded after `mark` leaves only once every
@@ -548,6 +573,7 @@ impl Connection {
                 let code = match &reason {
                     CloseReason::ProtocolViolation { reason, .. } => Some(*reason),
                     CloseReason::SecondConnect => Some(ReasonCode::ProtocolError),
+                    CloseReason::StoreUnavailable { .. } => Some(ReasonCode::QuotaExceeded),
                     _ => Some(ReasonCode::ProtocolError),
                 };
                 self.close(now, reason, code);
@@ -1099,6 +1125,14 @@ impl Open {
                 return Ok(());
             }
         }
+        if qos != QoS::AtMostOnce && !broker.emitter().healthy() {
+            // [Issue 10] Never acknowledge what cannot be written: refused, and the client
+            // (which keeps the message) is disconnected, v5 with 0x97 Quota exceeded.
+            return Err(CloseReason::StoreUnavailable {
+                topic: publish.topic.as_str().into(),
+                qos: qos as u8,
+            });
+        }
         if qos == QoS::ExactlyOnce {
             let Some(pid) = packet_id else {
                 return Err(violation(
@@ -1384,6 +1418,7 @@ impl Open {
         })
     }
 
+    /// Sends queued deliveries in order, each once its queueing event is durable.
     fn drain_queue(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
         let session = self.session.clone();
         let mut st = session.lock();
@@ -1397,6 +1432,9 @@ impl Open {
                 return true;
             }
             if front.qos != QoS::AtMostOnce && st.inflight.len() >= self.window {
+                return false;
+            }
+            if st.front_waits_for().is_some() {
                 return false;
             }
             let Some(delivery) = st.queue.pop_front() else {

@@ -177,6 +177,14 @@ pub enum CloseReason {
     },
     /// The broker is shutting down.
     ServerShutdown,
+    /// The broker's store cannot write (disk full, write errors): a QoS 1/2 PUBLISH was
+    /// refused unacknowledged rather than accepted and lost (issue 10); v5 DISCONNECT 0x97.
+    StoreUnavailable {
+        /// The topic of the refused PUBLISH.
+        topic: Box<str>,
+        /// Its QoS.
+        qos: u8,
+    },
 }
 
 impl CloseReason {
@@ -202,6 +210,7 @@ impl CloseReason {
             Self::SessionOfOtherIdentity { .. } => "session.other_identity",
             Self::SlowSubscriber { .. } => "session.slow_subscriber",
             Self::ServerShutdown => "broker.shutdown",
+            Self::StoreUnavailable { .. } => "store.unavailable",
         }
     }
 
@@ -270,6 +279,10 @@ impl fmt::Display for CloseReason {
                 timeout.as_secs_f64()
             ),
             Self::ServerShutdown => f.write_str("the broker is shutting down"),
+            Self::StoreUnavailable { topic, qos } => write!(
+                f,
+                "the broker's store cannot write (disk full or failing): QoS {qos} PUBLISH to {topic:?} refused, not acknowledged"
+            ),
         }
     }
 }

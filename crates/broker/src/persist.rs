@@ -231,6 +231,12 @@ pub trait PersistSink: Send + Sync {
     /// Wakes `waker` once `durable() >= seq` (at once if it already is). A sink may wake it
     /// early; the woken side checks `durable()` again.
     fn wake_when_durable(&self, seq: u64, waker: &Waker);
+
+    /// False while the sink cannot make events durable (disk full, write errors): the broker
+    /// then refuses new QoS 1/2 publishes rather than accept what it cannot keep.
+    fn healthy(&self) -> bool {
+        true
+    }
 }
 
 /// The sink of a broker that persists nothing: every event is durable at once.
@@ -292,6 +298,10 @@ impl PersistSink for FanOut {
             .unwrap_or(u64::MAX)
     }
 
+    fn healthy(&self) -> bool {
+        self.sinks.iter().all(|s| s.healthy())
+    }
+
     fn wake_when_durable(&self, seq: u64, waker: &Waker) {
         // Woken by whichever advances first; the woken side checks `durable()` again.
         for sink in &self.sinks {
@@ -310,6 +320,7 @@ impl PersistSink for FanOut {
 pub struct RecordingSink {
     events: Mutex<Vec<(u64, PersistEvent)>>,
     manual: bool,
+    unhealthy: std::sync::atomic::AtomicBool,
     durable: AtomicU64,
     waiters: Mutex<Vec<(u64, Waker)>>,
 }
@@ -343,6 +354,16 @@ impl RecordingSink {
         self.events.lock().last().map_or(0, |(s, _)| *s)
     }
 
+    /// How many wakers wait for durability.
+    pub fn waiters(&self) -> usize {
+        self.waiters.lock().len()
+    }
+
+    /// Makes the sink report itself unhealthy (`false`) or healthy again.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.unhealthy.store(!healthy, Ordering::Release);
+    }
+
     /// Declares every event up to `seq` durable and wakes whoever waits for it.
     pub fn set_durable(&self, seq: u64) {
         self.durable.fetch_max(seq, Ordering::AcqRel);
@@ -369,6 +390,10 @@ impl PersistSink for RecordingSink {
 
     fn durable(&self) -> u64 {
         self.durable.load(Ordering::Acquire)
+    }
+
+    fn healthy(&self) -> bool {
+        !self.unhealthy.load(Ordering::Acquire)
     }
 
     fn wake_when_durable(&self, seq: u64, waker: &Waker) {
@@ -679,6 +704,11 @@ impl Emitter {
     /// Whether event `seq` is durable.
     pub(crate) fn is_durable(&self, seq: u64) -> bool {
         seq == 0 || self.sink.durable() >= seq
+    }
+
+    /// Whether the sink can make events durable (always, without persistence).
+    pub(crate) fn healthy(&self) -> bool {
+        !self.enabled || self.sink.healthy()
     }
 
     /// Wakes `waker` once event `seq` is durable.

@@ -87,6 +87,10 @@ pub(crate) struct SessionState {
     pub(crate) reader: Option<Reader>,
     /// The sequence number of the last delivery queued (per session, for the store).
     pub(crate) queue_seq: u64,
+    /// Whether the store knows this session (it was upserted with an expiry, or restored).
+    /// A session with expiry 0 ends with its connection: nothing about it is emitted unless
+    /// the store knew it from before (it then learns the new expiry and the end).
+    pub(crate) stored: bool,
     /// Where durable changes go; every change below that must outlive the process is made
     /// through a method that emits its event, under this state's lock.
     emitter: Arc<Emitter>,
@@ -128,6 +132,10 @@ pub struct Delivery {
     pub sub_ids: SubIds,
     /// Its sequence number in the session's queue (set when queued; 0 before).
     pub(crate) seq: u64,
+    /// The global number of the event that queued it (0: none); it is not sent before that
+    /// event is durable, so a subscriber never sees a message a crash could lose and its
+    /// publisher would send again.
+    pub(crate) event: u64,
 }
 
 /// Subscription identifiers of a delivery, without an allocation in the usual cases.
@@ -296,6 +304,7 @@ impl Session {
                 pending_will: None,
                 reader: None,
                 queue_seq: 0,
+                stored: false,
                 emitter,
                 client_id,
             }),
@@ -454,7 +463,7 @@ impl Session {
         st.inflight.clear();
         st.incoming_qos2.clear();
         let will = st.pending_will.take();
-        st.emit(|client_id, _| PersistEvent::SessionEnded { client_id });
+        st.emit_if_stored(|client_id| PersistEvent::SessionEnded { client_id });
         (filters, will)
     }
 
@@ -529,8 +538,18 @@ impl SessionState {
     /// Emits the event `build` makes from the client id and the wall clock; returns its
     /// global sequence number (0 when nothing persists).
     pub(crate) fn emit(&self, build: impl FnOnce(Arc<str>, &WallClock) -> PersistEvent) -> u64 {
+        if self.expiry_interval == 0 {
+            return 0;
+        }
         self.emitter
             .emit(|clock| build(self.client_id.clone(), clock))
+    }
+
+    /// Emits an event about the session itself (its expiry, its end) if the store knows it.
+    fn emit_if_stored(&self, build: impl FnOnce(Arc<str>) -> PersistEvent) {
+        if self.stored {
+            self.emitter.emit(|_| build(self.client_id.clone()));
+        }
     }
 
     /// Appends a delivery to the queue with the next sequence number; a QoS 1/2 one is
@@ -540,13 +559,22 @@ impl SessionState {
         delivery.seq = self.queue_seq;
         if delivery.qos != QoS::AtMostOnce && self.emitter.enabled() {
             let seq = delivery.seq;
-            self.emit(|client_id, clock| PersistEvent::Queued {
+            delivery.event = self.emit(|client_id, clock| PersistEvent::Queued {
                 client_id,
                 seq,
                 delivery: delivery.persisted(clock),
             });
         }
         self.queue.push_back(delivery);
+    }
+
+    /// The event the front of the queue waits for before it may be sent, if it is not
+    /// durable yet.
+    pub(crate) fn front_waits_for(&self) -> Option<u64> {
+        self.queue
+            .front()
+            .filter(|d| !self.emitter.is_durable(d.event))
+            .map(|d| d.event)
     }
 
     /// Says a delivery taken off the queue (sent, expired, dropped) is gone from it.
@@ -637,7 +665,8 @@ impl SessionState {
         self.version = version;
         self.expiry_interval = expiry_interval;
         let identity = self.identity.clone();
-        self.emit(|client_id, _| PersistEvent::SessionUpserted {
+        self.stored |= expiry_interval != 0;
+        self.emit_if_stored(|client_id| PersistEvent::SessionUpserted {
             client_id,
             version,
             expiry_interval,
@@ -649,7 +678,7 @@ impl SessionState {
     pub(crate) fn set_expiry_interval(&mut self, expiry_interval: u32) {
         if self.expiry_interval != expiry_interval {
             self.expiry_interval = expiry_interval;
-            self.emit(|client_id, _| PersistEvent::SessionExpiryChanged {
+            self.emit_if_stored(|client_id| PersistEvent::SessionExpiryChanged {
                 client_id,
                 expiry_interval,
             });

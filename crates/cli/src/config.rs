@@ -795,6 +795,44 @@ mod tests {
     }
 
     #[test]
+    fn persistence_defaults_to_sync_and_reads_interval_with_its_window() {
+        use lantern_store::Durability;
+        assert_eq!(Config::zero().durability, Durability::Sync);
+        assert_eq!(parse("").unwrap().durability, Durability::Sync);
+        assert_eq!(
+            parse("[persistence]\ndurability = \"interval\"\n")
+                .unwrap()
+                .durability,
+            Durability::Interval(Duration::from_millis(100))
+        );
+        assert_eq!(
+            parse("[persistence]\ndurability = \"interval\"\ndurability_interval = \"250ms\"\n")
+                .unwrap()
+                .durability,
+            Durability::Interval(Duration::from_millis(250))
+        );
+        let c = parse("[persistence]\ndurability_interval = \"1s\"\n").unwrap();
+        assert_eq!(c.durability, Durability::Sync);
+        assert!(
+            c.warnings.iter().any(|w| w.contains("no effect")),
+            "{:?}",
+            c.warnings
+        );
+        let err = format!(
+            "{:#}",
+            parse("[persistence]\ndurability = \"lazy\"\n").unwrap_err()
+        );
+        assert!(err.contains("durability"), "{err}");
+        let err = format!(
+            "{:#}",
+            parse("[persistence]\ndurability = \"interval\"\ndurability_interval = \"0s\"\n")
+                .unwrap_err()
+        );
+        assert!(err.contains("above 0"), "{err}");
+        assert!(parse("[persistence]\nfsync = true\n").is_err());
+    }
+
+    #[test]
     fn zero_config_is_loopback_1883() {
         let c = Config::zero();
         assert_eq!(c.listeners.len(), 1);

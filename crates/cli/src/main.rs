@@ -73,8 +73,12 @@ fn main() -> ExitCode {
 
 fn init_logging(filter: Option<&str>) -> anyhow::Result<()> {
     let filter = match filter {
-        Some(f) => EnvFilter::try_new(f).map_err(|e| anyhow::anyhow!("--log {f:?}: {e}"))?,
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        Some(f) => EnvFilter::try_new(quiet_engine(f))
+            .map_err(|e| anyhow::anyhow!("--log {f:?}: {e}"))?,
+        None => std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|f| EnvFilter::try_new(quiet_engine(&f)).ok())
+            .unwrap_or_else(|| EnvFilter::new(quiet_engine("info"))),
     };
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
@@ -83,4 +87,17 @@ fn init_logging(filter: Option<&str>) -> anyhow::Result<()> {
         .with_ansi(ansi)
         .init();
     Ok(())
+}
+
+/// The storage engine's own logs (journal recovery, flushes, compactions) stay at warnings
+/// unless the filter names them: `--log debug` is about the broker.
+fn quiet_engine(filter: &str) -> String {
+    let mut parts: Vec<String> = vec![filter.to_owned()];
+    parts.retain(|p| !p.trim().is_empty());
+    for target in ["fjall", "lsm_tree"] {
+        if !filter.contains(target) {
+            parts.push(format!("{target}=warn"));
+        }
+    }
+    parts.join(",")
 }

@@ -325,6 +325,15 @@ pub enum Cause {
     /// The broker shut down.
     #[serde(rename = "broker.shutdown")]
     ServerShutdown,
+    /// The broker's store could not write (disk full, write errors), so a QoS 1/2 PUBLISH was
+    /// refused unacknowledged and the client disconnected (v5 DISCONNECT 0x97).
+    #[serde(rename = "store.unavailable")]
+    StoreUnavailable {
+        /// The topic of the refused PUBLISH.
+        topic: String,
+        /// Its QoS.
+        qos: u8,
+    },
     /// The broker ended the connection without recording why: a broker fault, never the
     /// device's. (The story recorder closes with this when it is dropped unfinished.)
     #[serde(rename = "broker.internal")]
@@ -493,6 +502,7 @@ impl Cause {
             Self::PeerClosed { .. } => "net.peer_closed",
             Self::NetworkError { .. } => "net.error",
             Self::ServerShutdown { .. } => "broker.shutdown",
+            Self::StoreUnavailable { .. } => "store.unavailable",
             Self::Internal { .. } => "broker.internal",
             Self::HandshakeCapacity { .. } => "net.handshake_capacity",
             Self::FirstByteTimeout { .. } => "net.first_byte_timeout",
@@ -1069,6 +1079,15 @@ impl Cause {
                 },
             ),
             Self::ServerShutdown => ("The broker shut down and closed this connection.".into(), vec![]),
+            Self::StoreUnavailable { topic, qos } => (
+                format!(
+                    "The broker's store could not write (disk full or failing), so Lantern refused this client's QoS {qos} PUBLISH to {topic:?} without acknowledging it and disconnected the client (MQTT 5: DISCONNECT 0x97 Quota exceeded): the device still holds the message and sends it again when it reconnects."
+                ),
+                vec![
+                    "free space on the broker's data disk or fix its write errors (the broker log names the store's path and error); publishing resumes by itself once the store writes again".into(),
+                    "nothing to change on the device: an MQTT client keeps unacknowledged QoS 1/2 messages and re-sends them".into(),
+                ],
+            ),
             Self::Internal { detail } => (
                 format!("The broker closed this connection without recording why ({detail}): a broker fault, not the device's."),
                 vec!["report it with this story (lantern why --verbose); the device needs no change".into()],

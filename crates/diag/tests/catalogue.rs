@@ -365,6 +365,19 @@ fn samples() -> Vec<(Cause, Story)> {
             Cause::ServerShutdown,
             closed(connected(tls_story(), 5, 60), 86_400_000, Initiator::Broker),
         ),
+        (
+            Cause::StoreUnavailable { topic: "plant/7/temp".into(), qos: 1 },
+            // The data disk filled up under a fleet publishing at QoS 1.
+            closed(
+                push(
+                    connected(tls_story(), 5, 60),
+                    42_000,
+                    EventKind::Disconnect { code: 0x97, by: Initiator::Broker },
+                ),
+                42_001,
+                Initiator::Broker,
+            ),
+        ),
         (Cause::HandshakeCapacity, closed(tls_story(), 10_000, Initiator::Broker)),
         (Cause::FirstByteTimeout { timeout_s: 3.0 }, silent(closed(tls_story(), 3_000, Initiator::Client))),
         (

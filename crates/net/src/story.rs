@@ -445,6 +445,13 @@ pub(crate) fn cause_of(reason: &CloseReason, offending: Option<&[u8]>) -> (Initi
             },
         ),
         CloseReason::ServerShutdown => (Broker, Cause::ServerShutdown),
+        CloseReason::StoreUnavailable { topic, qos } => (
+            Broker,
+            Cause::StoreUnavailable {
+                topic: topic.to_string(),
+                qos: *qos,
+            },
+        ),
         _ => (
             Broker,
             Cause::ProtocolViolation {

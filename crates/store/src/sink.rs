@@ -20,7 +20,9 @@ use crate::{
 };
 
 /// The store as one tenant broker's [`PersistSink`]. `accept` only encodes and queues; the
-/// writer thread does the IO.
+/// writer thread does the IO. When the writer is 8192 submissions behind (the disk is slower
+/// than the load for a long while), `accept` waits for room: back-pressure on the broker
+/// rather than unbounded memory.
 pub struct TenantSink {
     tenant: String,
     writer: StoreWriter,
@@ -35,6 +37,9 @@ struct SinkState {
     /// The stored meta record of each session, so an event that changes one field rewrites
     /// the whole record.
     sessions: HashMap<Arc<str>, SessionMeta>,
+    /// The resend order of each outgoing in-flight flow: the sequence of the event that
+    /// started it (kept when the flow moves on to PUBREL, as `Snapshot::apply` does).
+    inflight_order: HashMap<(Arc<str>, u16), u64>,
     /// Tenant sequence numbers not yet known durable, with the writer's sequence of each.
     pending: VecDeque<(u64, u64)>,
     /// Every tenant event up to this one is durable.
@@ -65,21 +70,25 @@ impl TenantSink {
             .iter()
             .map(|(id, s)| (id.clone(), meta_of(s)))
             .collect();
+        let inflight_order = loaded
+            .sessions
+            .iter()
+            .flat_map(|(id, s)| {
+                s.inflight
+                    .iter()
+                    .map(move |(pid, f)| ((id.clone(), *pid), f.order))
+            })
+            .collect();
         Self {
             tenant: tenant.to_owned(),
             writer,
             ack_early: matches!(durability, crate::Durability::Interval(_)),
             state: Mutex::new(SinkState {
                 sessions,
+                inflight_order,
                 ..SinkState::default()
             }),
         }
-    }
-
-    /// False once a store write failed (until restart): the broker should refuse new QoS 1/2
-    /// publishes, since they would never become durable.
-    pub fn healthy(&self) -> bool {
-        self.writer.durable().healthy()
     }
 
     fn changes(state: &mut SinkState, seq: u64, event: &PersistEvent) -> Vec<Change> {
@@ -135,6 +144,7 @@ impl TenantSink {
             }
             PersistEvent::SessionEnded { client_id } => {
                 state.sessions.remove(client_id);
+                state.inflight_order.retain(|(id, _), _| id != client_id);
                 vec![Change::SessionEnded {
                     client_id: client_id.to_string(),
                 }]
@@ -174,24 +184,38 @@ impl TenantSink {
                 packet_id,
                 stage,
                 delivery,
-            } => vec![Change::Put(Record::Inflight {
-                client_id: client_id.to_string(),
-                packet_id: *packet_id,
-                stage: match stage {
-                    PersistStage::AwaitPubAck => 0,
-                    PersistStage::AwaitPubRec => 1,
-                    PersistStage::AwaitPubComp => 2,
-                },
-                order: seq,
-                delivery: delivery.as_ref().map(stored_delivery),
-            })],
+            } => {
+                if !state.sessions.contains_key(client_id) {
+                    return Vec::new();
+                }
+                let order = *state
+                    .inflight_order
+                    .entry((client_id.clone(), *packet_id))
+                    .or_insert(seq);
+                vec![Change::Put(Record::Inflight {
+                    client_id: client_id.to_string(),
+                    packet_id: *packet_id,
+                    stage: match stage {
+                        PersistStage::AwaitPubAck => 0,
+                        PersistStage::AwaitPubRec => 1,
+                        PersistStage::AwaitPubComp => 2,
+                    },
+                    order,
+                    delivery: delivery.as_ref().map(stored_delivery),
+                })]
+            }
             PersistEvent::Acknowledged {
                 client_id,
                 packet_id,
-            } => vec![Change::Remove(RecordKey::Inflight {
-                client_id: client_id.to_string(),
-                packet_id: *packet_id,
-            })],
+            } => {
+                state
+                    .inflight_order
+                    .remove(&(client_id.clone(), *packet_id));
+                vec![Change::Remove(RecordKey::Inflight {
+                    client_id: client_id.to_string(),
+                    packet_id: *packet_id,
+                })]
+            }
             PersistEvent::IncomingStored {
                 client_id,
                 packet_id,
@@ -261,6 +285,12 @@ impl PersistSink for TenantSink {
             state.pending.pop_front();
         }
         state.durable
+    }
+
+    /// False once a store write failed (until restart): the broker refuses new QoS 1/2
+    /// publishes, since they would never become durable.
+    fn healthy(&self) -> bool {
+        self.writer.durable().healthy()
     }
 
     fn wake_when_durable(&self, seq: u64, waker: &Waker) {

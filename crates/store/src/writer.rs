@@ -18,11 +18,15 @@ const CHANNEL_BOUND: usize = 8192;
 /// At most this many operations go into one batch.
 const MAX_BATCH_OPS: usize = 16_384;
 
+/// One submission on its way to the writer: its sequence number and operations.
+type Submission = (u64, Vec<Op>);
+
 /// Handle on the writer thread. Cheap to clone; the thread stops when every handle is dropped
 /// (after writing what it was sent).
 #[derive(Clone)]
 pub struct StoreWriter {
-    tx: Arc<Mutex<Option<SyncSender<(u64, Vec<Op>)>>>>,
+    /// `None` once closed.
+    tx: Arc<Mutex<Option<SyncSender<Submission>>>>,
     next_seq: Arc<Mutex<u64>>,
     durable: Durable,
 }
@@ -184,7 +188,7 @@ pub(crate) fn start(store: Store, durability: Durability) -> Result<StoreWriter,
     })
 }
 
-fn run(store: Store, durability: Durability, rx: Receiver<(u64, Vec<Op>)>, durable: Durable) {
+fn run(store: Store, durability: Durability, rx: Receiver<Submission>, durable: Durable) {
     let mut pending: Vec<Op> = Vec::new();
     let mut pending_seq = 0u64;
     let mut open = true;

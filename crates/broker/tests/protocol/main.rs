@@ -17,6 +17,7 @@ mod harness;
 mod auth;
 mod hardening;
 mod keepalive;
+mod persist;
 mod qos;
 mod retained;
 mod sessions;
