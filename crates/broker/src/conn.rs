@@ -121,6 +121,13 @@ struct Open {
     /// Resumed PUBLISH flows not re-sent yet: they wait for room in the window like new
     /// deliveries [MQTT-3.3.4-9] (the new connection may have a smaller Receive Maximum).
     resend_pending: VecDeque<lantern_codec::PacketId>,
+    /// QoS 2 flows started and not sent yet, with the event that started each: a QoS 2
+    /// PUBLISH leaves only once its flow is durable, so a restarted broker never sends the
+    /// client that message again under another packet id (exactly once). In send order.
+    unsent: VecDeque<(lantern_codec::PacketId, u64)>,
+    /// The event the last `drain` stopped at because it was not durable yet: the connection
+    /// asks to be woken when it is (at once if it became durable since).
+    blocked_on: Option<u64>,
     /// Packets `drain` encoded since the last `poll_transmit` (deliveries and re-sent PUBRELs),
     /// counted where they are encoded rather than re-parsed from the output.
     encoded: u64,
@@ -385,7 +392,7 @@ impl Connection {
                     self.stats.last_out = open.last_encoded;
                 }
                 let waits = if self.broker.emitter().enabled() {
-                    open.session.lock().front_waits_for()
+                    open.waits_for()
                 } else {
                     None
                 };
@@ -879,6 +886,8 @@ impl Connection {
             client_max_packet: connect.properties.maximum_packet_size,
             resend_inflight: attached.session_present,
             resend_pending: VecDeque::new(),
+            unsent: VecDeque::new(),
+            blocked_on: None,
             encoded: 0,
             last_encoded: None,
             max_queued: config.max_queued_messages,
@@ -1418,8 +1427,19 @@ impl Open {
         })
     }
 
-    /// Sends queued deliveries in order, each once its queueing event is durable.
+    /// Sends queued deliveries in order, each once its queueing event is durable; notes the
+    /// event it stopped at if it waits for one.
     fn drain_queue(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
+        self.blocked_on = None;
+        let more = self.drain_queue_inner(now, dst);
+        if self.blocked_on.is_none() {
+            // Started QoS 2 flows left unsent (the window filled behind them, say).
+            self.blocked_on = self.unsent.front().map(|&(_, event)| event);
+        }
+        more
+    }
+
+    fn drain_queue_inner(&mut self, now: Instant, dst: &mut BytesMut) -> bool {
         let session = self.session.clone();
         let mut st = session.lock();
         if self.resend_inflight {
@@ -1427,14 +1447,26 @@ impl Open {
             self.resend(&mut st, dst);
         }
         self.resend_within_window(now, &mut st, dst);
-        while let Some(front) = st.queue.front() {
+        loop {
+            self.send_unsent(now, &mut st, dst);
+            let Some(front) = st.queue.front() else {
+                break;
+            };
             if dst.len() >= TRANSMIT_BATCH {
                 return true;
             }
             if front.qos != QoS::AtMostOnce && st.inflight.len() >= self.window {
                 return false;
             }
-            if st.front_waits_for().is_some() {
+            if let Some(event) = st.front_waits_for() {
+                self.blocked_on = Some(event);
+                return false;
+            }
+            // Behind a QoS 2 PUBLISH waiting for its flow to be durable, only more QoS 2
+            // flows start (they share the wait); anything else would overtake it.
+            if let (Some(&(_, event)), false) = (self.unsent.front(), front.qos == QoS::ExactlyOnce)
+            {
+                self.blocked_on = Some(event);
                 return false;
             }
             let Some(delivery) = st.queue.pop_front() else {
@@ -1456,6 +1488,14 @@ impl Open {
                     }
                 }
             };
+            if let (Some(packet_id), QoS::ExactlyOnce, true) =
+                (packet_id, delivery.qos, st.persists())
+            {
+                st.dequeued(&delivery);
+                let event = st.start_inflight(packet_id, delivery);
+                self.unsent.push_back((packet_id, event));
+                continue;
+            }
             if !self.encode_delivery(now, &delivery, packet_id, false, dst) {
                 // Too large for this client: dropped [MQTT-3.1.2-25].
                 st.drops.too_large += 1;
@@ -1467,7 +1507,36 @@ impl Open {
                 st.start_inflight(packet_id, delivery);
             }
         }
+        self.send_unsent(now, &mut st, dst);
         false
+    }
+
+    /// Sends the started QoS 2 flows whose events are durable, in order.
+    fn send_unsent(&mut self, now: Instant, st: &mut SessionState, dst: &mut BytesMut) {
+        while let Some(&(id, event)) = self.unsent.front() {
+            if !st.is_durable(event) {
+                return;
+            }
+            self.unsent.pop_front();
+            let Some(i) = st
+                .inflight
+                .iter()
+                .position(|f| f.packet_id == id && f.stage == InflightStage::AwaitPubRec)
+            else {
+                continue;
+            };
+            let delivery = st.inflight[i].delivery.clone();
+            if !self.encode_delivery(now, &delivery, Some(id), false, dst) {
+                // Too large for this client: dropped [MQTT-3.1.2-25], its flow ended.
+                st.drops.too_large += 1;
+                st.complete_inflight(i);
+            }
+        }
+    }
+
+    /// The event the last `drain` stopped at, waiting for it to be durable.
+    fn waits_for(&self) -> Option<u64> {
+        self.blocked_on
     }
 
     /// [MQTT-4.4.0-1] On a resumed session, re-send PUBREL for the flows already received at
@@ -1507,6 +1576,11 @@ impl Open {
                 .filter(|p| st.inflight.iter().any(|f| f.packet_id == **p))
                 .count();
             if st.inflight.len() - not_resent >= self.window {
+                return;
+            }
+            if !st.is_durable(delivery.event) {
+                // Started on the last connection and not durable yet: as for a first send.
+                self.blocked_on = Some(delivery.event);
                 return;
             }
             self.resend_pending.pop_front();

@@ -716,3 +716,95 @@ impl Emitter {
         self.sink.wake_when_durable(seq, waker);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::AtomicBool;
+    use std::task::Wake;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn ended(id: &str) -> PersistEvent {
+        PersistEvent::SessionEnded {
+            client_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn fan_out_is_as_durable_as_its_slowest_sink_and_wakes_when_it_catches_up() {
+        let fast = Arc::new(RecordingSink::auto());
+        let slow = Arc::new(RecordingSink::manual());
+        let fan = FanOut::new(vec![fast.clone(), slow.clone()]);
+        fan.accept(1, &ended("a"));
+        fan.accept(2, &ended("b"));
+        assert_eq!(fast.events().len(), 2);
+        assert_eq!(slow.events().len(), 2);
+        assert_eq!(fan.durable(), 0);
+        let flag = Arc::new(Flag::default());
+        fan.wake_when_durable(2, &Waker::from(flag.clone()));
+        assert!(!flag.0.load(Ordering::SeqCst));
+        slow.set_durable(1);
+        assert!(!flag.0.load(Ordering::SeqCst), "1 is not 2");
+        slow.set_durable(2);
+        assert!(flag.0.load(Ordering::SeqCst));
+        assert_eq!(fan.durable(), 2);
+        assert!(fan.healthy());
+        slow.set_healthy(false);
+        assert!(!fan.healthy());
+        assert_eq!(FanOut::new(Vec::new()).durable(), u64::MAX);
+    }
+
+    #[test]
+    fn emitter_numbers_events_without_gaps_and_builds_nothing_when_disabled() {
+        let sink = Arc::new(RecordingSink::auto());
+        let emitter = Emitter::new(sink.clone(), WallClock::now());
+        assert_eq!(emitter.emit(|_| ended("a")), 1);
+        assert_eq!(emitter.emit(|_| ended("b")), 2);
+        assert_eq!(emitter.last(), 2);
+        let seqs: Vec<u64> = sink.events().iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, [1, 2]);
+        let noop = Emitter::new(Arc::new(NoopSink), WallClock::now());
+        assert_eq!(
+            noop.emit(|_| unreachable!("no event is built without persistence")),
+            0
+        );
+        assert!(noop.is_durable(0) && noop.is_durable(u64::MAX) && noop.healthy());
+    }
+
+    #[test]
+    fn wall_clock_maps_both_ways() {
+        let t0 = Instant::now();
+        let clock = WallClock::at(t0, UNIX_EPOCH + Duration::from_millis(5_000_000));
+        assert_eq!(clock.to_wall(t0), 5_000_000);
+        assert_eq!(clock.to_wall(t0 + Duration::from_millis(1_500)), 5_001_500);
+        assert_eq!(clock.to_instant(5_002_000), t0 + Duration::from_secs(2));
+        // Earlier than `t0`: before it, or clamped to it when no `Instant` is that old.
+        assert!(clock.to_instant(4_999_000) <= t0);
+        assert!(clock.to_instant(0) <= t0);
+    }
+
+    #[test]
+    fn snapshot_ignores_events_of_sessions_that_do_not_exist() {
+        let mut snap = Snapshot::default();
+        snap.apply(
+            1,
+            &PersistEvent::IncomingStored {
+                client_id: "ghost".into(),
+                packet_id: 3,
+            },
+        );
+        snap.apply(2, &ended("ghost"));
+        assert_eq!(snap, Snapshot::default());
+    }
+}

@@ -590,27 +590,42 @@ impl SessionState {
         self.queue.retain(|d| d.qos != QoS::AtMostOnce);
     }
 
-    /// Starts an outgoing QoS 1/2 flow for a delivery just sent.
-    pub(crate) fn start_inflight(&mut self, packet_id: PacketId, delivery: Delivery) {
+    /// Whether this session's changes are emitted (persistence on, expiry not 0).
+    pub(crate) fn persists(&self) -> bool {
+        self.emitter.enabled() && self.expiry_interval != 0
+    }
+
+    /// Whether event `event` is durable (0: no event, always).
+    pub(crate) fn is_durable(&self, event: u64) -> bool {
+        self.emitter.is_durable(event)
+    }
+
+    /// Starts an outgoing QoS 1/2 flow for a delivery being sent; returns the number of its
+    /// event (0: none).
+    pub(crate) fn start_inflight(&mut self, packet_id: PacketId, mut delivery: Delivery) -> u64 {
         let stage = if delivery.qos == QoS::AtLeastOnce {
             InflightStage::AwaitPubAck
         } else {
             InflightStage::AwaitPubRec
         };
+        let mut event = 0;
         if self.emitter.enabled() {
             let pid = packet_id.get();
-            self.emit(|client_id, clock| PersistEvent::Inflight {
+            event = self.emit(|client_id, clock| PersistEvent::Inflight {
                 client_id,
                 packet_id: pid,
                 stage: stage.persisted(),
                 delivery: Some(delivery.persisted(clock)),
             });
         }
+        // From now on the flow's own event is the one a (re-)send waits for.
+        delivery.event = event;
         self.inflight.push_back(Inflight {
             packet_id,
             delivery,
             stage,
         });
+        event
     }
 
     /// Ends the outgoing flow at index `i` (acknowledged, or refused by a PUBREC error).

@@ -764,3 +764,53 @@ fn expiry_change_and_expired_message_events() {
     };
     assert_eq!(delivery.msg.expires_at, Some(WALL0 + 3_000));
 }
+
+/// A QoS 2 PUBLISH to a stored session leaves only once its flow (the packet id it goes out
+/// with) is durable: a restarted broker then re-sends it under the same id, which the client
+/// recognises, never under a new one (a duplicate). A QoS 1 message queued behind it does not
+/// overtake it; a QoS 1 message on its own waits only for being queued.
+fn qos2_delivery_waits_for_its_flow_to_be_durable(version: ProtocolVersion) {
+    let sink = Arc::new(RecordingSink::manual());
+    let t0 = Instant::now();
+    let broker = recorded(&sink, t0);
+    let mut sub = connect_ok(&broker, t0, persistent(version, "sub"));
+    let id = sub.packet_id();
+    sub.send(
+        t0,
+        Packet::Subscribe(subscribe(id.get(), &[("t", opts(QoS::ExactlyOnce))])),
+    );
+    sink.set_durable(sink.last_seq());
+    assert!(matches!(sub.recv(t0).as_slice(), [Packet::SubAck(_)]));
+    let mut publisher = connect_ok(&broker, t0, clean(version, "pub"));
+
+    // QoS 1 alone: delivered once queued durably.
+    publisher.publish(t0, publish("t", "one", QoS::AtLeastOnce, 1));
+    sink.set_durable(sink.last_seq());
+    assert_eq!(payloads(&sub.recv_publishes(t0)), ["one"]);
+
+    // QoS 2, then QoS 1 behind it.
+    publisher.publish(t0, publish("t", "two", QoS::ExactlyOnce, 2));
+    publisher.publish(t0, publish("t", "three", QoS::AtLeastOnce, 3));
+    sink.set_durable(sink.last_seq());
+    sub.flag.take();
+    // Queued durably; now the QoS 2 flow starts and waits for its own event.
+    sub.recv_nothing(t0);
+    let started = sink.last_seq();
+    let flow = sink
+        .events()
+        .into_iter()
+        .find(|(s, _)| *s == started)
+        .map(|(_, e)| e);
+    assert!(
+        matches!(&flow, Some(PersistEvent::Inflight { stage: PersistStage::AwaitPubRec, delivery: Some(d), .. }) if &d.msg.payload[..] == b"two"),
+        "{flow:#?}"
+    );
+    sink.set_durable(started);
+    assert!(sub.flag.take(), "the flow's durability woke the subscriber");
+    let got = sub.recv_publishes(t0);
+    assert_eq!(payloads(&got), ["two", "three"]);
+    assert!(!got[0].dup);
+    assert_eq!(got[0].qos, QoS::ExactlyOnce);
+}
+
+both_versions!(qos2_delivery_waits_for_its_flow_to_be_durable);
