@@ -828,7 +828,7 @@ mod tests {
             parse("[persistence]\ndurability = \"interval\"\ndurability_interval = \"0s\"\n")
                 .unwrap_err()
         );
-        assert!(err.contains("above 0"), "{err}");
+        assert!(err.contains("above zero"), "{err}");
         assert!(parse("[persistence]\nfsync = true\n").is_err());
     }
 

@@ -73,8 +73,9 @@ fn main() -> ExitCode {
 
 fn init_logging(filter: Option<&str>) -> anyhow::Result<()> {
     let filter = match filter {
-        Some(f) => EnvFilter::try_new(quiet_engine(f))
-            .map_err(|e| anyhow::anyhow!("--log {f:?}: {e}"))?,
+        Some(f) => {
+            EnvFilter::try_new(quiet_engine(f)).map_err(|e| anyhow::anyhow!("--log {f:?}: {e}"))?
+        }
         None => std::env::var("RUST_LOG")
             .ok()
             .and_then(|f| EnvFilter::try_new(quiet_engine(&f)).ok())

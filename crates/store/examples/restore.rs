@@ -95,7 +95,8 @@ fn main() {
     let opened = start.elapsed();
     let mut loaded = store.load().expect("load");
     let read = start.elapsed();
-    let snapshot = lantern_store::snapshot(loaded.remove("default").expect("tenant")).expect("snapshot");
+    let snapshot =
+        lantern_store::snapshot(loaded.remove("default").expect("tenant")).expect("snapshot");
     let snap = start.elapsed();
     let broker = Broker::restore(
         BrokerConfig::default(),
