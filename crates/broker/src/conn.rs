@@ -1162,7 +1162,9 @@ impl Open {
                     "more unacknowledged QoS 2 messages than the Receive Maximum [MQTT-3.3.4-9]",
                 ));
             }
-            st.store_incoming(pid.get());
+            // Held from now on (a re-sent PUBLISH is not routed twice); the store hears of it
+            // once the routing's events are out, below.
+            st.incoming_qos2.insert(pid.get());
         }
 
         let msg = Message::new(
@@ -1174,7 +1176,20 @@ impl Open {
             now,
             self.session.id(),
         );
+        // A QoS 2 message's routing and its incoming packet id are durable together or not
+        // at all: partly durable, a crash would lose it (id kept, copies gone: the re-sent
+        // PUBLISH is taken for a duplicate) or deliver it twice (copies kept, id gone).
+        let group = qos == QoS::ExactlyOnce;
+        if group {
+            broker.emitter().begin_group();
+        }
         let delivered = broker.publish_noting_congestion(now, &msg, congested);
+        if let (QoS::ExactlyOnce, Some(pid)) = (qos, packet_id) {
+            self.session.lock().incoming_stored(pid.get());
+        }
+        if group {
+            broker.emitter().end_group();
+        }
         let reason = if v5 && delivered == 0 {
             ReasonCode::NoMatchingSubscribers
         } else {
@@ -1491,7 +1506,6 @@ impl Open {
             if let (Some(packet_id), QoS::ExactlyOnce, true) =
                 (packet_id, delivery.qos, st.persists())
             {
-                st.dequeued(&delivery);
                 let event = st.start_inflight(packet_id, delivery);
                 self.unsent.push_back((packet_id, event));
                 continue;
@@ -1502,9 +1516,11 @@ impl Open {
                 st.dequeued(&delivery);
                 continue;
             }
-            st.dequeued(&delivery);
-            if let Some(packet_id) = packet_id {
-                st.start_inflight(packet_id, delivery);
+            match packet_id {
+                Some(packet_id) => {
+                    st.start_inflight(packet_id, delivery);
+                }
+                None => st.dequeued(&delivery),
             }
         }
         self.send_unsent(now, &mut st, dst);

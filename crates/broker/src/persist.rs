@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use lantern_codec::{MqttString, ProtocolVersion, QoS, SubscriptionOptions};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::message::PassThrough;
 
@@ -225,6 +225,18 @@ pub trait PersistSink: Send + Sync {
     /// called with broker locks held.
     fn accept(&self, seq: u64, event: &PersistEvent);
 
+    /// Takes several consecutive events as ONE unit: they must become durable all together
+    /// or not at all — a sink that writes in batches must not cut a batch inside them. The
+    /// broker uses it for the routing of a QoS 2 PUBLISH together with its incoming packet id
+    /// (exactly once across a crash needs both or neither). The default hands them to
+    /// [`PersistSink::accept`] one by one, which is right only for a sink that makes each
+    /// event durable on its own.
+    fn accept_all(&self, events: &[(u64, PersistEvent)]) {
+        for (seq, event) in events {
+            self.accept(*seq, event);
+        }
+    }
+
     /// The highest sequence number such that it and every lower one are durable.
     fn durable(&self) -> u64;
 
@@ -290,6 +302,12 @@ impl PersistSink for FanOut {
         }
     }
 
+    fn accept_all(&self, events: &[(u64, PersistEvent)]) {
+        for sink in &self.sinks {
+            sink.accept_all(events);
+        }
+    }
+
     fn durable(&self) -> u64 {
         self.sinks
             .iter()
@@ -320,6 +338,9 @@ impl PersistSink for FanOut {
 pub struct RecordingSink {
     events: Mutex<Vec<(u64, PersistEvent)>>,
     manual: bool,
+    /// The units taken by `accept_all`, first and last sequence number: durability never
+    /// stops inside one.
+    units: Mutex<Vec<(u64, u64)>>,
     unhealthy: std::sync::atomic::AtomicBool,
     durable: AtomicU64,
     waiters: Mutex<Vec<(u64, Waker)>>,
@@ -364,8 +385,15 @@ impl RecordingSink {
         self.unhealthy.store(!healthy, Ordering::Release);
     }
 
-    /// Declares every event up to `seq` durable and wakes whoever waits for it.
+    /// Declares every event up to `seq` durable and wakes whoever waits for it. A `seq`
+    /// inside a unit taken by `accept_all` stops before the unit (all or nothing).
     pub fn set_durable(&self, seq: u64) {
+        let seq = self
+            .units
+            .lock()
+            .iter()
+            .find(|(first, last)| *first <= seq && seq < *last)
+            .map_or(seq, |(first, _)| first - 1);
         self.durable.fetch_max(seq, Ordering::AcqRel);
         let now = self.durable.load(Ordering::Acquire);
         let ready: Vec<Waker> = {
@@ -385,6 +413,16 @@ impl PersistSink for RecordingSink {
         self.events.lock().push((seq, event.clone()));
         if !self.manual {
             self.set_durable(seq);
+        }
+    }
+
+    fn accept_all(&self, events: &[(u64, PersistEvent)]) {
+        if let (Some((first, _)), Some((last, _))) = (events.first(), events.last()) {
+            self.units.lock().push((*first, *last));
+        }
+        self.events.lock().extend(events.iter().cloned());
+        if !self.manual {
+            self.set_durable(self.last_seq());
         }
     }
 
@@ -659,9 +697,24 @@ pub(crate) struct Emitter {
     sink: Arc<dyn PersistSink>,
     enabled: bool,
     clock: WallClock,
-    /// The last sequence number handed out; held while the sink takes the event, so the sink
-    /// sees the numbers in order.
-    seq: Mutex<u64>,
+    /// Numbering and hand-over; held while the sink takes an event, so the sink sees the
+    /// numbers in order.
+    state: Mutex<EmitState>,
+    /// Signalled when the last open group closes.
+    groups_closed: Condvar,
+}
+
+/// The numbering state of the seam.
+#[derive(Default)]
+struct EmitState {
+    /// The last sequence number handed out.
+    seq: u64,
+    /// Groups open (see [`Emitter::begin_group`]).
+    open_groups: usize,
+    /// Events numbered while a group was open, not yet handed to the sink.
+    held: Vec<(u64, PersistEvent)>,
+    /// Wakers waiting for held events, handed to the sink with them.
+    waiters: Vec<(u64, Waker)>,
 }
 
 impl Emitter {
@@ -670,7 +723,44 @@ impl Emitter {
             enabled: sink.enabled(),
             sink,
             clock,
-            seq: Mutex::new(0),
+            state: Mutex::new(EmitState::default()),
+            groups_closed: Condvar::new(),
+        }
+    }
+
+    /// Opens a group: the events emitted until [`Emitter::end_group`] reach the sink all
+    /// together or not at all, so a crash never leaves part of them durable (the routing of a
+    /// QoS 2 PUBLISH and its incoming packet id: exactly once needs both or neither). While a
+    /// group is open, every event (of any thread) is held back and handed over, in order, when
+    /// the last open group closes. A new group waits while held events wait for open ones, so
+    /// overlapping groups cannot hold events back forever. Call it with no lock held.
+    pub(crate) fn begin_group(&self) {
+        if !self.enabled {
+            return;
+        }
+        let mut st = self.state.lock();
+        while st.open_groups > 0 && !st.held.is_empty() {
+            self.groups_closed.wait(&mut st);
+        }
+        st.open_groups += 1;
+    }
+
+    /// Closes a group opened by [`Emitter::begin_group`].
+    pub(crate) fn end_group(&self) {
+        if !self.enabled {
+            return;
+        }
+        let mut st = self.state.lock();
+        st.open_groups = st.open_groups.saturating_sub(1);
+        if st.open_groups == 0 {
+            let held = std::mem::take(&mut st.held);
+            if !held.is_empty() {
+                self.sink.accept_all(&held);
+            }
+            for (seq, waker) in std::mem::take(&mut st.waiters) {
+                self.sink.wake_when_durable(seq, &waker);
+            }
+            self.groups_closed.notify_all();
         }
     }
 
@@ -690,15 +780,46 @@ impl Emitter {
             return 0;
         }
         let event = build(&self.clock);
-        let mut seq = self.seq.lock();
-        *seq += 1;
-        self.sink.accept(*seq, &event);
-        *seq
+        let mut st = self.state.lock();
+        st.seq += 1;
+        let seq = st.seq;
+        if st.open_groups > 0 {
+            st.held.push((seq, event));
+        } else {
+            self.sink.accept(seq, &event);
+        }
+        seq
+    }
+
+    /// Emits the events `build` makes as one unit (durable all or nothing, see
+    /// [`PersistSink::accept_all`]) and returns the number of the last (0 when disabled).
+    /// Never blocks: fine under a session lock.
+    pub(crate) fn emit_unit(&self, build: impl FnOnce(&WallClock) -> Vec<PersistEvent>) -> u64 {
+        if !self.enabled {
+            return 0;
+        }
+        let events = build(&self.clock);
+        let mut st = self.state.lock();
+        let numbered: Vec<(u64, PersistEvent)> = events
+            .into_iter()
+            .map(|e| {
+                st.seq += 1;
+                (st.seq, e)
+            })
+            .collect();
+        let seq = st.seq;
+        if st.open_groups > 0 {
+            // Handed over with the open group's events: one unit with them.
+            st.held.extend(numbered);
+        } else if !numbered.is_empty() {
+            self.sink.accept_all(&numbered);
+        }
+        seq
     }
 
     /// The sequence number of the last event emitted.
     pub(crate) fn last(&self) -> u64 {
-        *self.seq.lock()
+        self.state.lock().seq
     }
 
     /// Whether event `seq` is durable.
@@ -713,6 +834,13 @@ impl Emitter {
 
     /// Wakes `waker` once event `seq` is durable.
     pub(crate) fn wake_when_durable(&self, seq: u64, waker: &Waker) {
+        let mut st = self.state.lock();
+        if st.held.first().is_some_and(|(first, _)| seq >= *first) {
+            // The sink has not seen it yet: asked when it does.
+            st.waiters.push((seq, waker.clone()));
+            return;
+        }
+        drop(st);
         self.sink.wake_when_durable(seq, waker);
     }
 }

@@ -600,8 +600,9 @@ impl SessionState {
         self.emitter.is_durable(event)
     }
 
-    /// Starts an outgoing QoS 1/2 flow for a delivery being sent; returns the number of its
-    /// event (0: none).
+    /// Starts an outgoing QoS 1/2 flow for a delivery taken off the queue; returns the number
+    /// of its event (0: none). "Off the queue" and "in flight" are one unit for the store: cut
+    /// between them by a crash, the message would be lost (neither) or sent twice (both).
     pub(crate) fn start_inflight(&mut self, packet_id: PacketId, mut delivery: Delivery) -> u64 {
         let stage = if delivery.qos == QoS::AtLeastOnce {
             InflightStage::AwaitPubAck
@@ -609,13 +610,23 @@ impl SessionState {
             InflightStage::AwaitPubRec
         };
         let mut event = 0;
-        if self.emitter.enabled() {
+        if self.emitter.enabled() && self.expiry_interval != 0 {
             let pid = packet_id.get();
-            event = self.emit(|client_id, clock| PersistEvent::Inflight {
-                client_id,
-                packet_id: pid,
-                stage: stage.persisted(),
-                delivery: Some(delivery.persisted(clock)),
+            let client_id = &self.client_id;
+            let queued = delivery.seq;
+            event = self.emitter.emit_unit(|clock| {
+                vec![
+                    PersistEvent::Dequeued {
+                        client_id: client_id.clone(),
+                        seq: queued,
+                    },
+                    PersistEvent::Inflight {
+                        client_id: client_id.clone(),
+                        packet_id: pid,
+                        stage: stage.persisted(),
+                        delivery: Some(delivery.persisted(clock)),
+                    },
+                ]
             });
         }
         // From now on the flow's own event is the one a (re-)send waits for.
@@ -656,11 +667,19 @@ impl SessionState {
     /// Remembers an incoming QoS 2 packet id until PUBREL (exactly once).
     pub(crate) fn store_incoming(&mut self, packet_id: u16) {
         if self.incoming_qos2.insert(packet_id) {
-            self.emit(|client_id, _| PersistEvent::IncomingStored {
-                client_id,
-                packet_id,
-            });
+            self.incoming_stored(packet_id);
         }
+    }
+
+    /// Tells the store an incoming QoS 2 packet id is held. For a routed PUBLISH this comes
+    /// after the routing's events: durable, it says they all are (the publisher gets PUBREC
+    /// only then); not durable after a crash, the publisher re-sends and the message is routed
+    /// again — a copy that was durable is then delivered twice, but none is lost.
+    pub(crate) fn incoming_stored(&self, packet_id: u16) {
+        self.emit(|client_id, _| PersistEvent::IncomingStored {
+            client_id,
+            packet_id,
+        });
     }
 
     /// PUBREL: forgets an incoming QoS 2 packet id; false when it was not known.
