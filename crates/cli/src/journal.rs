@@ -7,6 +7,11 @@
 //! counted as dropped from the log (it still reaches the ring). The filters ([`StoryFilter`]) and
 //! the failure summary ([`Summary`]) used by the admin API and by `lantern why` live here too.
 //!
+//! At start the journal reads the stories of the previous runs back from the log and its rotated
+//! files into the ring and the device index (their bounds decide what stays; a line that is not a
+//! story is skipped and counted), so the admin API answers about connections from before a
+//! restart.
+//!
 //! Repeated identical failures before authentication fold into one story with a count, and besides the ring the
 //! latest story of each device is kept (see [`Journal`]), so that a flood of failing connections
 //! cannot push real devices' evidence out of memory or bury it in the log.
