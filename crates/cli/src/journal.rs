@@ -741,8 +741,14 @@ impl LogWriter {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir)?;
         }
-        let file = open_append(&config.path)?;
-        let size = file.metadata()?.len();
+        let mut file = open_append(&config.path)?;
+        let mut size = file.metadata()?.len();
+        // A crash in the middle of a write leaves a last line without its newline: end it, so
+        // the next story starts a line of its own instead of being glued to the broken one.
+        if size > 0 && !ends_with_newline(&config.path)? {
+            file.write_all(b"\n")?;
+            size += 1;
+        }
         Ok(Self {
             config,
             file: Some(BufWriter::new(file)),
@@ -900,6 +906,16 @@ fn read_log_files(config: &JsonlConfig, mut each: impl FnMut(&[u8])) {
             }
         }
     }
+}
+
+/// Whether the last byte of the file at `path` is a newline.
+fn ends_with_newline(path: &Path) -> io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }
 
 /// `<path>.<n>`: the n-th rotated log file (1 is the newest).
@@ -2231,6 +2247,14 @@ pub(crate) mod tests {
         let journal = Journal::new(10, Some(log_config(&dir, 1 << 20, 1))).unwrap();
         assert_eq!(journal.loaded(), (2, 5));
         assert_eq!(ids(&journal.query(&StoryFilter::default())), [2, 1]);
+        // The cut last line is ended, so a new story starts a line of its own and loads next
+        // time.
+        journal.record(story(4, "10.0.0.1:1000", Some("d"), ok()));
+        journal.flush();
+        drop(journal);
+        let again = Journal::new(10, Some(log_config(&dir, 1 << 20, 1))).unwrap();
+        assert_eq!(again.loaded(), (3, 5));
+        assert_eq!(ids(&again.query(&StoryFilter::default())), [4, 2, 1]);
     }
 
     /// A folded flood reads back as one story with its count: the summary line replaces the

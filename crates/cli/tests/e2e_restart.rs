@@ -75,7 +75,25 @@ fn stories_survive_a_restart() {
     // The log writer flushes each batch: both lines are on disk before the kill.
     wait_story_lines(&b, 2);
     b.kill();
+    // What a crash in the middle of a write leaves, and junk: skipped and counted, no panic.
+    let log = b.data_dir().join("stories.jsonl");
+    let mut text = std::fs::read(&log).unwrap();
+    text.extend_from_slice(b"not a story\n{\"id\": 7, \"listen");
+    std::fs::write(&log, text).unwrap();
     b.restart();
+    b.wait_log(
+        &["lines of the story log that are not stories", "skipped=2"],
+        1,
+        WAIT,
+    );
+    b.wait_log(
+        &[
+            "stories of previous runs read from the story log",
+            "stories=2",
+        ],
+        1,
+        WAIT,
+    );
 
     let (code, text) = why(&[
         "--admin",
