@@ -557,3 +557,45 @@ both_versions!(
         sub.expect_silence(Duration::from_millis(800));
     }
 );
+
+both_versions!(
+    /// QoS 2 exactly once when the publisher never saw its PUBREC: the broker routed the
+    /// message (the subscriber has it), then died; the publisher re-sends the PUBLISH with DUP
+    /// under the same packet id, as MQTT requires. The broker must recognise the id it stored
+    /// with the routing and answer PUBREC without routing again: the subscriber gets the
+    /// restored delivery (DUP, same packet id) and then nothing more.
+    issue_10_qos2_resent_by_the_publisher_after_sigkill_is_not_routed_again,
+    |v: V| {
+        let mut b = Persistent::start(SYNC, false);
+        let t = unique("q2r");
+        let (sub_id, pub_id) = (unique("q2r-sub"), unique("q2r-pub"));
+        let (mut sub, _) = Raw::connect(b.port, v, &sub_id);
+        sub.subscribe(&format!("{t}/#"));
+        let (mut publ, _) = Raw::connect(b.port, v, &pub_id);
+        let topic = format!("{t}/x");
+        publ.publish_qos2(&topic, 9, b"only once", false);
+        // The delivery leaves once the routing is on disk; the publisher does not read its
+        // PUBREC, the subscriber does not answer.
+        let (out_pid, payload, _) = sub.expect_publish();
+        assert_eq!(payload, b"only once");
+        b.kill();
+        drop((sub, publ));
+        b.restart();
+
+        let (mut publ, present) = Raw::connect(b.port, v, &pub_id);
+        assert!(present, "the publisher's session resumed");
+        publ.publish_qos2(&topic, 9, b"only once", true);
+        publ.expect_ack(5, 9);
+        publ.ack(6, 9);
+        publ.expect_ack(7, 9);
+
+        let (mut sub, present) = Raw::connect(b.port, v, &sub_id);
+        assert!(present, "the subscriber's session resumed");
+        let (pid, payload, dup) = sub.expect_publish();
+        assert_eq!((pid, payload.as_slice(), dup), (out_pid, &b"only once"[..], true));
+        sub.ack(5, pid);
+        sub.expect_ack(6, pid);
+        sub.ack(7, pid);
+        sub.expect_silence(Duration::from_millis(800));
+    }
+);
