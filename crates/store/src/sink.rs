@@ -267,6 +267,27 @@ impl PersistSink for TenantSink {
         }
     }
 
+    /// One submission for the whole unit: the writer never splits a submission, and writes
+    /// each batch as one engine batch, so the unit is durable all together or not at all.
+    fn accept_all(&self, events: &[(u64, PersistEvent)]) {
+        let Some(&(last, _)) = events.last() else {
+            return;
+        };
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut changes = Vec::new();
+        for (seq, event) in events {
+            changes.extend(Self::changes(&mut state, *seq, event));
+        }
+        let global = self.writer.submit(&self.tenant, &changes);
+        state.accepted = last;
+        if !self.ack_early {
+            // Every event of the unit becomes durable with the one submission.
+            for (seq, _) in events {
+                state.pending.push_back((*seq, global));
+            }
+        }
+    }
+
     fn durable(&self) -> u64 {
         let written = self.writer.durable().get();
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());

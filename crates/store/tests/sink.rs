@@ -324,3 +324,43 @@ fn a_sink_seeded_from_a_restore_keeps_writing_the_sessions_it_restored() {
         expected.sessions.keys().collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_unit_of_events_becomes_durable_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Store::open(dir.path())
+        .unwrap()
+        .into_writer(Durability::Sync)
+        .unwrap();
+    let sink = TenantSink::new(
+        "acme",
+        writer.clone(),
+        Durability::Sync,
+        &Snapshot::default(),
+    );
+    let unit: Vec<(u64, PersistEvent)> = events()
+        .into_iter()
+        .take(12)
+        .enumerate()
+        .map(|(i, e)| (i as u64 + 1, e))
+        .collect();
+    sink.accept_all(&unit);
+    assert!(writer.durable().wait(1, Duration::from_secs(10)));
+    // One submission: durable jumps from 0 to the unit's last event.
+    assert_eq!(sink.durable(), 12);
+    assert_eq!(writer.durable().get(), 1);
+    writer.close();
+    let mut expected = Snapshot::default();
+    for (seq, e) in &unit {
+        expected.apply(*seq, e);
+    }
+    for session in expected.sessions.values_mut() {
+        for flow in session.inflight.values_mut() {
+            if flow.stage == PersistStage::AwaitPubComp {
+                flow.delivery = None;
+            }
+        }
+    }
+    let mut loaded = Store::open(dir.path()).unwrap().load().unwrap();
+    assert_eq!(snapshot(loaded.remove("acme").unwrap()).unwrap(), expected);
+}

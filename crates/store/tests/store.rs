@@ -333,3 +333,146 @@ fn an_unwritable_data_directory_is_a_clear_error() {
     assert!(text.contains("/sys/lantern-test/store"), "{text}");
     assert!(text.contains("cannot be written"), "{text}");
 }
+
+/// The engine's journal recovery takes a damaged entry for a torn tail and silently drops it
+/// and everything after it; the commit number beside the journal turns that into an error.
+#[test]
+fn flipped_bytes_inside_the_journal_are_reported_not_silently_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    filled(dir.path());
+    let journal = dir.path().join("store").join("journals").join("0");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    // The journal file is preallocated: damage the middle of what was written.
+    let end = bytes.len() - bytes.iter().rev().take_while(|b| **b == 0).count();
+    assert!(end > 1000, "only {end} journal bytes written");
+    for b in &mut bytes[end / 2..end / 2 + 16] {
+        *b ^= 0xa5;
+    }
+    std::fs::write(&journal, bytes).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("damaged journal lost acknowledged data"),
+        "{text}"
+    );
+    assert!(text.contains("move the directory aside"), "{text}");
+}
+
+/// A small tmpfs mounted for one test, unmounted on drop (the tests run as root, as CI does).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -t tmpfs failed: {status}");
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazy: a failed test may still hold files open on it.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_at_run_time_stops_durability_and_turns_unhealthy() {
+    let disk = SmallDisk::mount("1m");
+    let writer = Store::open(disk.path())
+        .unwrap()
+        .into_writer(Durability::Sync)
+        .unwrap();
+    let mut acknowledged = 0;
+    let mut last = 0;
+    // 64 KiB records: a 1 MiB disk holds at most 16 of them.
+    for i in 0..64 {
+        last = writer.submit(
+            "t",
+            &[Change::Put(Record::Retained(msg(
+                &format!("big/{i}"),
+                &vec![0x5a; 64 * 1024],
+            )))],
+        );
+        if writer.durable().wait(last, Duration::from_secs(5)) {
+            acknowledged = last;
+        } else {
+            break;
+        }
+    }
+    assert!(
+        !writer.durable().healthy(),
+        "still healthy after {last} writes"
+    );
+    assert!(acknowledged < last, "{acknowledged} of {last} durable");
+    assert!(acknowledged <= 16, "{acknowledged} durable on a 1 MiB disk");
+    assert_eq!(writer.durable().get(), acknowledged);
+    // Nothing submitted after the failure becomes durable, and submitting never blocks.
+    for i in 0..10_000 {
+        writer.submit(
+            "t",
+            &[Change::Put(Record::Retained(msg(
+                &format!("after/{i}"),
+                b"x",
+            )))],
+        );
+    }
+    assert_eq!(writer.durable().get(), acknowledged);
+    writer.close();
+}
+
+#[test]
+fn opening_on_a_full_disk_says_the_disk_is_full() {
+    let disk = SmallDisk::mount("64k");
+    // Fill it.
+    let filler = disk.path().join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 128 * 1024]);
+    let err = Store::open(disk.path()).unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("is full"), "{text}");
+    assert!(
+        text.contains(&disk.path().join("store").display().to_string()),
+        "{text}"
+    );
+}
+
+#[test]
+fn one_batch_applies_its_changes_in_order_around_a_session_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store.apply("t", &every_kind("old")).unwrap();
+    let mut changes = every_kind("gone-in-batch");
+    changes.push(Change::SessionEnded {
+        client_id: "gone-in-batch".into(),
+    });
+    changes.push(Change::SessionEnded {
+        client_id: "old".into(),
+    });
+    // Re-created after its end, within the same batch: the later changes win.
+    changes.extend(every_kind("old").into_iter().skip(1).take(2));
+    store.apply("t", &changes).unwrap();
+    drop(store);
+    let loaded = Store::open(dir.path()).unwrap().load().unwrap();
+    let t = &loaded["t"];
+    assert_eq!(t.sessions.keys().collect::<Vec<_>>(), vec!["old"]);
+    let old = &t.sessions["old"];
+    assert!(old.meta.is_some());
+    assert_eq!(old.subscriptions.len(), 1);
+    assert!(old.queue.is_empty() && old.inflight.is_empty() && old.will.is_none());
+}
