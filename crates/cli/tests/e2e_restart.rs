@@ -560,8 +560,9 @@ both_versions!(
 
 both_versions!(
     /// QoS 2 exactly once when the publisher never saw its PUBREC: the broker routed the
-    /// message (the subscriber has it), then died; the publisher re-sends the PUBLISH with DUP
-    /// under the same packet id, as MQTT requires. The broker must recognise the id it stored
+    /// message (the subscriber has it), then died — twice, the second time after both clients
+    /// had resumed without doing anything; the publisher re-sends the PUBLISH with DUP under
+    /// the same packet id, as MQTT requires. The broker must recognise the id it stored
     /// with the routing and answer PUBREC without routing again: the subscriber gets the
     /// restored delivery (DUP, same packet id) and then nothing more.
     issue_10_qos2_resent_by_the_publisher_after_sigkill_is_not_routed_again,
@@ -578,6 +579,15 @@ both_versions!(
         // PUBREC, the subscriber does not answer.
         let (out_pid, payload, _) = sub.expect_publish();
         assert_eq!(payload, b"only once");
+        b.kill();
+        drop((sub, publ));
+        b.restart();
+        // Both resume once, do nothing, and the broker dies again.
+        let (sub, present) = Raw::connect(b.port, v, &sub_id);
+        assert!(present);
+        let (publ, present) = Raw::connect(b.port, v, &pub_id);
+        assert!(present);
+        thread::sleep(Duration::from_millis(300));
         b.kill();
         drop((sub, publ));
         b.restart();
