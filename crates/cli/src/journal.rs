@@ -7,6 +7,11 @@
 //! counted as dropped from the log (it still reaches the ring). The filters ([`StoryFilter`]) and
 //! the failure summary ([`Summary`]) used by the admin API and by `lantern why` live here too.
 //!
+//! At start the journal reads the stories of the previous runs back from the log and its rotated
+//! files into the ring and the device index (their bounds decide what stays; a line that is not a
+//! story is skipped and counted), so the admin API answers about connections from before a
+//! restart.
+//!
 //! Repeated identical failures before authentication fold into one story with a count, and besides the ring the
 //! latest story of each device is kept (see [`Journal`]), so that a flood of failing connections
 //! cannot push real devices' evidence out of memory or bury it in the log.
@@ -19,7 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use lantern_diag::{EventKind, Outcome, Repeated, Story};
 use serde::{Deserialize, Serialize};
-use tracing::warn;
+use tracing::{info, warn};
 
 /// Stories waiting for the log writer; beyond this, new ones are dropped from the log.
 const WRITER_QUEUE: usize = 1024;
@@ -93,6 +98,10 @@ struct Inner {
     log: Option<SyncSender<ToWriter>>,
     /// Stories that did not reach the log.
     dropped: AtomicU64,
+    /// Stories read back from the log at start (before the bounds of the ring and the index).
+    loaded: AtomicU64,
+    /// Lines of the log read at start that were not stories.
+    skipped: AtomicU64,
 }
 
 enum ToWriter {
@@ -181,7 +190,7 @@ impl Journal {
         devices: usize,
         jsonl: Option<JsonlConfig>,
     ) -> anyhow::Result<Self> {
-        let (log, writer) = match jsonl {
+        let (log, writer) = match jsonl.clone() {
             None => (None, None),
             Some(config) => {
                 let path = config.path.clone();
@@ -197,7 +206,13 @@ impl Journal {
             state: Mutex::new(State::default()),
             log,
             dropped: AtomicU64::new(0),
+            loaded: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
         });
+        // The stories of the previous runs, read before the writer starts appending.
+        if let Some(config) = &jsonl {
+            inner.load(config);
+        }
         if let Some((writer, rx)) = writer {
             // A weak reference: the writer ends when the last journal is dropped (its sender
             // with it), not kept alive by itself.
@@ -266,6 +281,16 @@ impl Journal {
         out
     }
 
+    /// How many stories were read back from the log at start, and how many lines of it were
+    /// skipped because they were not stories.
+    #[cfg(test)]
+    pub(crate) fn loaded(&self) -> (u64, u64) {
+        (
+            self.inner.loaded.load(Ordering::Relaxed),
+            self.inner.skipped.load(Ordering::Relaxed),
+        )
+    }
+
     /// How many stories did not reach the log because the writer was behind.
     pub(crate) fn dropped(&self) -> u64 {
         self.inner.dropped.load(Ordering::Relaxed)
@@ -316,6 +341,37 @@ impl Inner {
                     );
                 }
             }
+        }
+    }
+
+    /// Reads the stories of the previous runs from the log and its rotated files, oldest first,
+    /// into the ring and the device index (whose bounds keep what stays). A line that is not a
+    /// story is counted and skipped; a file that cannot be read is skipped with a warning.
+    fn load(&self, config: &JsonlConfig) {
+        let keep = self.capacity > 0 || self.devices > 0;
+        let (mut loaded, mut skipped) = (0u64, 0u64);
+        read_log_files(config, |line| match serde_json::from_slice::<Story>(line) {
+            Ok(story) => {
+                loaded += 1;
+                if keep {
+                    self.lock_state().load(self, story);
+                }
+            }
+            Err(_) => skipped += 1,
+        });
+        self.loaded.store(loaded, Ordering::Relaxed);
+        self.skipped.store(skipped, Ordering::Relaxed);
+        if loaded > 0 {
+            info!(
+                stories = loaded,
+                "stories of previous runs read from the story log"
+            );
+        }
+        if skipped > 0 {
+            warn!(
+                skipped,
+                "lines of the story log that are not stories were skipped (a line cut short by a crash, or an edited file)"
+            );
         }
     }
 
@@ -565,6 +621,67 @@ impl State {
         Some(Arc::new(entry.current()))
     }
 
+    /// Adds a story read back from the log at start. It keeps the count it was written with,
+    /// takes no more repeats (a new failure starts a story of its own) and, being in the log
+    /// already, is never written again.
+    fn load(&mut self, limits: &Inner, story: Story) {
+        let mut discard = Vec::new();
+        // A summary line of a folded story replaces the line it counts (the same story,
+        // written first with no count), as `lantern why --file` reads it.
+        if story.repeated.is_some() {
+            let same = self
+                .entries
+                .iter()
+                .find(|(_, e)| {
+                    (e.story.id, e.story.started_ms, &e.story.peer)
+                        == (story.id, story.started_ms, &story.peer)
+                })
+                .map(|(slot, _)| *slot);
+            if let Some(slot) = same {
+                self.remove(slot);
+            }
+        }
+        let slot = self.next;
+        let order = self.bump();
+        let device = device_key(&story);
+        let trusted = connected(&story);
+        let repeated = story.repeated;
+        let logged = repeated.map_or(1, |r| r.count);
+        self.entries.insert(
+            slot,
+            Entry {
+                story: Arc::new(story),
+                repeated,
+                logged,
+                order,
+                device: device.clone(),
+                repeat: None,
+            },
+        );
+        self.recent.insert(order, slot);
+        self.index_device(limits, device, slot, order, trusted, &mut discard);
+        self.trim_recent(limits, &mut discard);
+    }
+
+    /// Takes an entry out of the ring and the device index (its device goes from the index).
+    fn remove(&mut self, slot: u64) {
+        let Some(entry) = self.entries.remove(&slot) else {
+            return;
+        };
+        if self.recent.get(&entry.order) == Some(&slot) {
+            self.recent.remove(&entry.order);
+        }
+        if self
+            .devices
+            .get(&entry.device)
+            .is_some_and(|d| d.slot == slot)
+        {
+            if let Some(d) = self.devices.remove(&entry.device) {
+                self.unlist(&d);
+            }
+        }
+    }
+
     /// Summary lines for every open folded story with repeats the log does not have yet.
     fn pending_summaries(&mut self) -> Vec<Arc<Story>> {
         let slots: Vec<u64> = self.open.values().copied().collect();
@@ -624,8 +741,14 @@ impl LogWriter {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_private_dir(dir)?;
         }
-        let file = open_append(&config.path)?;
-        let size = file.metadata()?.len();
+        let mut file = open_append(&config.path)?;
+        let mut size = file.metadata()?.len();
+        // A crash in the middle of a write leaves a last line without its newline: end it, so
+        // the next story starts a line of its own instead of being glued to the broken one.
+        if size > 0 && !ends_with_newline(&config.path)? {
+            file.write_all(b"\n")?;
+            size += 1;
+        }
         Ok(Self {
             config,
             file: Some(BufWriter::new(file)),
@@ -745,6 +868,54 @@ impl LogWriter {
         self.size = 0;
         Ok(())
     }
+}
+
+/// Calls `each` with every non-blank line of the log's files, oldest file first: `<path>.<keep>`
+/// … `<path>.1`, `<path>`. Bounded by the log's own bounds (`keep + 1` files of about
+/// `max_bytes` each); a line longer than that is cut there (and will not parse).
+fn read_log_files(config: &JsonlConfig, mut each: impl FnMut(&[u8])) {
+    let mut files: Vec<PathBuf> = (1..=config.keep)
+        .rev()
+        .map(|n| rotated_path(&config.path, n))
+        .collect();
+    files.push(config.path.clone());
+    let limit = config.max_bytes.saturating_mul(2).max(1 << 20);
+    for path in files {
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                warn!(path = %path.display(), "cannot read the story log; its stories are not loaded: {e}");
+                continue;
+            }
+        };
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match (&mut reader).take(limit).read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    warn!(path = %path.display(), "cannot read the story log: {e}");
+                    break;
+                }
+            }
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                each(&line);
+            }
+        }
+    }
+}
+
+/// Whether the last byte of the file at `path` is a newline.
+fn ends_with_newline(path: &Path) -> io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
 }
 
 /// `<path>.<n>`: the n-th rotated log file (1 is the newest).
@@ -1996,5 +2167,120 @@ pub(crate) mod tests {
         let s = summary(&[] as &[Story]);
         assert_eq!(s, Summary::default());
         assert_eq!(s.render_text(), "0 of 0 stories failed.\n");
+    }
+
+    fn log_config(dir: &Path, max_bytes: u64, keep: usize) -> JsonlConfig {
+        JsonlConfig {
+            path: dir.join("stories.jsonl"),
+            max_bytes,
+            keep,
+        }
+    }
+
+    /// Issue 10: a journal opened on the log of a previous run answers about that run's
+    /// connections: a failed one and a successful one of the same device, newest first.
+    #[test]
+    fn stories_of_a_previous_run_are_loaded_at_start() {
+        let dir = temp_dir("reload");
+        let before = Journal::new(10, Some(log_config(&dir, 1 << 20, 2))).unwrap();
+        before.record(story(1, "10.0.0.5:4000", Some("dev-7"), no_sni()));
+        before.record(connected_story(2, "10.0.0.5:4001", "dev-7"));
+        before.record(story(3, "10.0.0.6:4000", Some("other"), no_cipher()));
+        before.flush();
+        drop(before);
+
+        let after = Journal::new(10, Some(log_config(&dir, 1 << 20, 2))).unwrap();
+        assert_eq!(after.loaded(), (3, 0));
+        let dev = after.query(&StoryFilter {
+            client: Some("dev-7".into()),
+            ..Default::default()
+        });
+        assert_eq!(ids(&dev), [2, 1]);
+        assert_eq!(cause_id(&dev[1]), "tls.no_sni");
+        // New stories come after the loaded ones, and the loaded ones are not written again.
+        after.record(story(4, "10.0.0.5:4002", Some("dev-7"), ok()));
+        assert_eq!(ids(&after.query(&StoryFilter::default())), [4, 3, 2, 1]);
+        after.flush();
+        assert_eq!(
+            read_ids_and_counts(&dir.join("stories.jsonl")),
+            [(1, 1), (2, 1), (3, 1), (4, 1)]
+        );
+    }
+
+    /// The rotated files are read oldest first, and the ring's bound holds: with a ring of 4
+    /// and no device index, the newest 4 of 30 stories spread over several files are kept.
+    #[test]
+    fn loading_reads_rotated_files_within_the_bounds() {
+        let dir = temp_dir("reload-rotated");
+        let before = Journal::new(100, Some(log_config(&dir, 2_000, 20))).unwrap();
+        for id in 1..=30 {
+            before.record(story(id, "10.0.0.1:1000", Some(&format!("d{id}")), ok()));
+        }
+        before.flush();
+        drop(before);
+        assert!(rotated_path(&dir.join("stories.jsonl"), 3).exists());
+
+        let after = Journal::with_devices(4, 0, Some(log_config(&dir, 2_000, 20))).unwrap();
+        assert_eq!(after.loaded(), (30, 0));
+        assert_eq!(ids(&after.query(&StoryFilter::default())), [30, 29, 28, 27]);
+        assert_eq!(after.inner.lock_state().entries.len(), 4);
+    }
+
+    /// A line cut short by a crash, binary junk and a JSON line that is not a story are
+    /// skipped and counted; the stories around them load.
+    #[test]
+    fn corrupt_lines_are_skipped_and_counted() {
+        let dir = temp_dir("reload-corrupt");
+        let path = dir.join("stories.jsonl");
+        let good =
+            |id| serde_json::to_string(&story(id, "10.0.0.1:1000", Some("d"), ok())).unwrap();
+        let cut = good(3);
+        let mut text = format!("{}\n{}\n", good(1), &cut[..cut.len() / 2]);
+        text.push_str("\u{1b}[31m\u{0}\u{7f} not json\n{\"id\": \"x\"}\n\n");
+        text.push_str(&format!("{}\n", good(2)));
+        fs::write(&path, text.as_bytes()).unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        bytes.extend_from_slice(&[0xff, 0xfe, b'{', b'\n']);
+        bytes.extend_from_slice(&cut.as_bytes()[..10]);
+        fs::write(&path, bytes).unwrap();
+
+        let journal = Journal::new(10, Some(log_config(&dir, 1 << 20, 1))).unwrap();
+        assert_eq!(journal.loaded(), (2, 5));
+        assert_eq!(ids(&journal.query(&StoryFilter::default())), [2, 1]);
+        // The cut last line is ended, so a new story starts a line of its own and loads next
+        // time.
+        journal.record(story(4, "10.0.0.1:1000", Some("d"), ok()));
+        journal.flush();
+        drop(journal);
+        let again = Journal::new(10, Some(log_config(&dir, 1 << 20, 1))).unwrap();
+        assert_eq!(again.loaded(), (3, 5));
+        assert_eq!(ids(&again.query(&StoryFilter::default())), [4, 2, 1]);
+    }
+
+    /// A folded flood reads back as one story with its count: the summary line replaces the
+    /// first line of the same story, as `lantern why --file` reads it.
+    #[test]
+    fn a_folded_story_loads_with_its_count() {
+        let dir = temp_dir("reload-folded");
+        let before = Journal::new(10, Some(log_config(&dir, 1 << 20, 1))).unwrap();
+        let t0 = 1_795_383_601_000;
+        before.record(connected_story(1, "10.9.0.7:4000", "real-device"));
+        for i in 0..50u64 {
+            before.record(refused_at(100 + i, "127.0.0.1:5000", None, t0 + i));
+        }
+        before.flush();
+        drop(before);
+        assert_eq!(
+            read_ids_and_counts(&dir.join("stories.jsonl")),
+            [(1, 1), (100, 1), (100, 50)]
+        );
+
+        let after = Journal::new(10, Some(log_config(&dir, 1 << 20, 1))).unwrap();
+        let all = after.query(&StoryFilter::default());
+        assert_eq!(ids(&all), [100, 1]);
+        assert_eq!(all[0].repeated.map(|r| r.count), Some(50));
+        // A new failure of the same kind starts a story of its own; the loaded one is closed.
+        after.record(refused_at(200, "127.0.0.1:5000", None, now_ms()));
+        assert_eq!(ids(&after.query(&StoryFilter::default())), [200, 100, 1]);
     }
 }

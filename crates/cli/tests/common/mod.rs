@@ -1186,3 +1186,255 @@ pub fn admin_get(addr: &str, target: &str) -> String {
     s.read_to_end(&mut out).expect("read the answer");
     String::from_utf8_lossy(&out).into_owned()
 }
+
+// ------------------------------------------------------------------------------------------------
+// A broker that is killed and restarted on the same data directory and port (issue 10)
+// ------------------------------------------------------------------------------------------------
+
+/// A `lantern serve` on a data directory that outlives its process: [`Persistent::kill`]
+/// (SIGKILL) or [`Persistent::term`] (SIGTERM) it, then [`Persistent::restart`] it on the same
+/// data directory and the same port (the one the first run picked). Lantern only: mosquitto has
+/// no `--data-dir`. The scratch directory is removed on drop.
+pub struct Persistent {
+    /// The TCP port, the same for every run.
+    pub port: u16,
+    /// The admin API address, with `admin` true at start (the same for every run).
+    pub admin: Option<String>,
+    /// The scratch directory: `data/` is the data directory, `lantern.toml` the config,
+    /// `broker-N.log` the log of the N-th run.
+    dir: PathBuf,
+    /// The config file's text after the listener (e.g. `durability = "sync"`).
+    extra: String,
+    child: Option<Child>,
+    runs: usize,
+}
+
+impl Persistent {
+    /// Starts `lantern serve --config FILE --data-dir DIR/data` with a 127.0.0.1:0 listener
+    /// followed by `extra`, and (with `admin`) the admin API on a port of its own.
+    pub fn start(extra: &str, admin: bool) -> Persistent {
+        let dir = scratch_dir("persistent");
+        let mut p = Persistent {
+            port: 0,
+            admin: admin.then(|| format!("127.0.0.1:{}", free_port())),
+            dir,
+            extra: extra.to_owned(),
+            child: None,
+            runs: 0,
+        };
+        p.spawn();
+        p
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// The broker's process id (panics when it is not running).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("broker not running").id()
+    }
+
+    /// SIGKILL and reap: the process gets no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait (bounded, 10 s) for a clean exit; panics if it does not exit cleanly.
+    pub fn term(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let status = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", child.id())])
+            .status()
+            .expect("run `sh -c kill`");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(st) = child.try_wait().expect("wait for broker") {
+                assert!(
+                    st.success(),
+                    "lantern exited with {st} after SIGTERM:\n{}",
+                    self.log()
+                );
+                return;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "lantern did not exit within 10 s of SIGTERM:\n{}",
+                    self.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the broker again on the same data directory and port; returns how long it took
+    /// until the listener was announced.
+    pub fn restart(&mut self) -> Duration {
+        self.kill();
+        let t0 = Instant::now();
+        self.spawn();
+        t0.elapsed()
+    }
+
+    /// The log of the current (latest) run.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path(self.runs)).unwrap_or_default()
+    }
+
+    /// Waits (bounded) until the current run's log holds `count` lines containing every one of
+    /// `needles`; returns them, or panics with the logs.
+    pub fn wait_log(&self, needles: &[&str], count: usize, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found: Vec<String> = self
+                .log()
+                .lines()
+                .filter(|l| needles.iter().all(|n| l.contains(n)))
+                .map(str::to_owned)
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} log line(s) containing {needles:?} within {timeout:?}:\n{}",
+                self.all_logs()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The logs of every run so far, oldest first.
+    pub fn all_logs(&self) -> String {
+        (1..=self.runs)
+            .map(|n| {
+                format!(
+                    "---- run {n} ----\n{}",
+                    fs::read_to_string(self.log_path(n)).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn log_path(&self, run: usize) -> PathBuf {
+        self.dir.join(format!("broker-{run}.log"))
+    }
+
+    fn spawn(&mut self) {
+        // The port a previous run used may still be held for a moment by the kernel after a
+        // SIGKILL (or, rarely, taken by another test's client): retry, bounded.
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            self.runs += 1;
+            let port = self.port;
+            let file = self.dir.join("lantern.toml");
+            fs::write(
+                &file,
+                format!(
+                    "[[listener]]\nbind = \"127.0.0.1\"\nport = {port}\n\n{}\n",
+                    self.extra
+                ),
+            )
+            .expect("write lantern.toml");
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_lantern"));
+            cmd.current_dir(&self.dir)
+                .arg("serve")
+                .arg("--config")
+                .arg(&file)
+                .arg("--data-dir")
+                .arg(self.data_dir());
+            if let Some(admin) = &self.admin {
+                cmd.args(["--admin", admin]);
+            }
+            cmd.env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(self.log_path(self.runs)).expect("create broker log"));
+            let mut child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", env!("CARGO_BIN_EXE_lantern")));
+            let stdout = child.stdout.take().expect("piped stdout");
+            let (tx, rx) = mpsc::channel();
+            thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            loop {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(line) => {
+                        if let Some(("tcp", p)) = parse_listening_line(&line)
+                            .as_ref()
+                            .map(|(t, p)| (t.as_str(), *p))
+                        {
+                            self.port = p;
+                            self.child = Some(child);
+                            // Keep draining stdout so the broker never blocks on it.
+                            thread::spawn(move || while rx.recv().is_ok() {});
+                            return;
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        if matches!(child.try_wait(), Ok(Some(_))) {
+                            break;
+                        }
+                        if Instant::now() > deadline {
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            panic!(
+                                "lantern did not listen within {STARTUP:?}:\n{}",
+                                self.all_logs()
+                            );
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => {
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+            // It exited before listening.
+            let _ = child.wait();
+            let log = self.log();
+            let port_busy = log.contains("in use") || log.contains("AddrInUse");
+            assert!(
+                port_busy && Instant::now() < deadline,
+                "lantern (run {}) exited before listening:\n{}",
+                self.runs,
+                self.all_logs()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Persistent {
+    fn drop(&mut self) {
+        self.kill();
+        if thread::panicking() {
+            let logs = self.all_logs();
+            let tail: Vec<&str> = logs.lines().rev().take(300).collect();
+            eprintln!(
+                "---- lantern logs (last 300 lines) ----\n{}\n----",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
