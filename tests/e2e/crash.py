@@ -48,6 +48,34 @@ def log(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
+def _idempotent_reconnect_reset(reset):
+    """paho-mqtt 2.2 puts its outgoing messages "in a valid state" on every reconnect attempt,
+    including attempts that fail while the broker is down, and the reset is not idempotent: a
+    QoS 2 message waiting for PUBCOMP becomes "re-send PUBREL" on the first attempt and "publish"
+    (DUP 0, a brand-new message by the spec) on the second. A broker that already released the
+    packet id must then route it again: a duplicate no broker can avoid. This keeps "re-send
+    PUBREL" across repeated attempts, which is what MQTT asks of the client [MQTT-4.4.0-1]; the
+    test is about the broker, not this client bug (paho/client.py, _messages_reconnect_reset_out).
+    """
+
+    def wrapper(self) -> None:
+        with self._out_message_mutex:
+            pubrel = [m for m in self._out_messages.values() if m.state == mqtt.mqtt_ms_resend_pubrel]
+        reset(self)
+        if self._check_clean_session():
+            return  # a clean session restarts every flow with PUBLISH: nothing to keep
+        with self._out_message_mutex:
+            for m in pubrel:
+                m.state = mqtt.mqtt_ms_resend_pubrel
+
+    return wrapper
+
+
+mqtt.Client._messages_reconnect_reset_out = _idempotent_reconnect_reset(  # type: ignore[method-assign]
+    mqtt.Client._messages_reconnect_reset_out
+)
+
+
 def client(client_id: str, version: int) -> mqtt.Client:
     c = mqtt.Client(
         CallbackAPIVersion.VERSION2,
