@@ -17,6 +17,15 @@ fn start_on(dir: &TempDir) -> Broker {
         .start()
 }
 
+fn kill_hard(mut b: Broker) {
+    b.signal("KILL");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.is_running() {
+        assert!(Instant::now() < deadline, "broker survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn persistent(v: V, client_id: &str) -> Vec<String> {
     let mut args: Vec<String> = ["-c", "-i", client_id, "-q", "1", "-t", "p/#"]
         .iter()
@@ -36,7 +45,7 @@ both_versions!(
             return;
         }
         let dir = TempDir::new("persist-smoke");
-        let mut b = start_on(&dir);
+        let b = start_on(&dir);
         let args = persistent(v, "smoke-sub");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let sub = Sub::start(&b, v, &args);
@@ -46,13 +55,7 @@ both_versions!(
         mosquitto_pub(&b, v, &["-r", "-q", "1", "-t", "r/kept", "-m", "kept"], None);
         mosquitto_pub(&b, v, &["-q", "1", "-t", "p/queued", "-m", "queued-1"], None);
 
-        b.signal("KILL");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while b.is_running() {
-            assert!(Instant::now() < deadline, "broker survived SIGKILL");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        drop(b);
+        kill_hard(b);
 
         let b = start_on(&dir);
         let loaded = b.wait_log(&["store loaded"], 1, WAIT);
@@ -73,6 +76,39 @@ both_versions!(
         assert_eq!(
             (m.topic.as_str(), m.payload.as_slice(), m.retain),
             ("r/kept", &b"kept"[..], true)
+        );
+        fresh.kill();
+    }
+);
+
+both_versions!(
+    /// `durability = "interval"`: acknowledged at once, on disk within the window; what was
+    /// published a few windows before the SIGKILL is there after the restart.
+    issue_10_interval_durability_keeps_what_a_window_has_written,
+    |v: V| {
+        if skip_on_mosquitto("Lantern's store and --data-dir") {
+            return;
+        }
+        let dir = TempDir::new("persist-interval");
+        let config = "[persistence]\ndurability = \"interval\"\ndurability_interval = \"50ms\"\n";
+        let data_dir = dir.path().to_str().expect("utf-8 path").to_owned();
+        let start = || {
+            Broker::builder()
+                .config_toml(config)
+                .serve_args(&["--data-dir", &data_dir])
+                .start()
+        };
+        let b = start();
+        mosquitto_pub(&b, v, &["-r", "-q", "1", "-t", "r/interval", "-m", "windowed"], None);
+        // Four windows.
+        std::thread::sleep(Duration::from_millis(200));
+        kill_hard(b);
+        let b = start();
+        let mut fresh = Sub::start(&b, v, &["-q", "1", "-t", "r/#"]);
+        let m = fresh.recv("the retained message after the restart");
+        assert_eq!(
+            (m.topic.as_str(), m.payload.as_slice(), m.retain),
+            ("r/interval", &b"windowed"[..], true)
         );
         fresh.kill();
     }
