@@ -871,6 +871,8 @@ fn crash_run(version: ProtocolVersion, seed: u64) {
     let mut next = 1u16;
     let total = 60u16;
     let mut crashes = 0;
+    // While Some: the subscriber is away after a crash and comes back at that step.
+    let mut sub_back_at: Option<u32> = None;
     for step in 0..600u32 {
         let now = t0 + millis(u64::from(step));
         if next <= total && outgoing.len() < 8 && rng.below(2) == 0 {
@@ -899,7 +901,18 @@ fn crash_run(version: ProtocolVersion, seed: u64) {
                 _ => {}
             }
         }
-        for p in sub.recv(now) {
+        if sub_back_at == Some(step) {
+            let (s, ack) = connect(&broker, now, persistent(version, "sub"));
+            assert!(ack.session_present, "seed {seed}: sub resumed");
+            sub = s;
+            sub_back_at = None;
+        }
+        let sub_packets = if sub_back_at.is_none() {
+            sub.recv(now)
+        } else {
+            Vec::new()
+        };
+        for p in sub_packets {
             match p {
                 Packet::Publish(p) => {
                     let pid = p.packet_id.expect("QoS 2");
@@ -931,7 +944,7 @@ fn crash_run(version: ProtocolVersion, seed: u64) {
                     all_events.push((seq, event));
                 }
             }
-            drop((sub, publisher, broker));
+            drop((publisher, broker));
             sink = Arc::new(RecordingSink::manual());
             let wall_now = WALL0 + 1_000 * u64::from(step);
             broker = Broker::restore(
@@ -941,9 +954,11 @@ fn crash_run(version: ProtocolVersion, seed: u64) {
                 now,
                 snap.clone(),
             );
-            let (s, ack) = connect(&broker, now, persistent(version, "sub"));
-            assert!(ack.session_present, "seed {seed}: sub resumed");
-            sub = s;
+            // The old connection is gone with the old broker; the subscriber comes back at
+            // once or some steps later (after the publisher).
+            sub = Client::open(&broker, version, now);
+            let delay = rng.below(3) as u32 * 7;
+            sub_back_at = Some(step + 1 + delay);
             let (p, ack) = connect(&broker, now, persistent(version, "pub"));
             assert!(ack.session_present, "seed {seed}: pub resumed");
             publisher = p;
