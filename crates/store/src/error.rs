@@ -30,6 +30,11 @@ pub enum StoreError {
         /// The operating system's message.
         detail: String,
     },
+    /// Another process (another `lantern serve`) has the store open.
+    Locked {
+        /// The store directory.
+        path: PathBuf,
+    },
     /// The disk is full.
     DiskFull {
         /// The store directory.
@@ -107,6 +112,12 @@ impl fmt::Display for StoreError {
                 f,
                 "the store {} cannot be written ({detail}): the data directory must be on a \
                  writable file system and owned by the user running lantern",
+                path.display()
+            ),
+            Self::Locked { path } => write!(
+                f,
+                "the store {} is in use by another lantern process: stop it, or give this one \
+                 another --data-dir",
                 path.display()
             ),
             Self::DiskFull { path } => write!(

@@ -46,6 +46,8 @@ const COMMIT_KEY: &[u8] = b"commit";
 /// everything after a damaged entry, as it does with a torn tail after a power cut; a
 /// recovered commit number below this one means acknowledged batches were lost to damage.
 const COMMIT_FILE: &str = "last-commit";
+/// Locked by the process that has the store open: two brokers on one store would corrupt it.
+const LOCK_FILE: &str = "lock";
 
 /// When a batch of changes is durable.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -95,6 +97,9 @@ pub struct Store {
     commit: AtomicU64,
     /// `COMMIT_FILE`, open for writing.
     commit_file: std::fs::File,
+    /// `LOCK_FILE`, exclusively locked while the store is open (released by the kernel when
+    /// the process ends, however it ends).
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Store {
@@ -109,6 +114,7 @@ impl Store {
         let path = data_dir.join(STORE_DIR);
         std::fs::create_dir_all(&path).map_err(|e| StoreError::from_io(path.clone(), &e))?;
         probe_writable(&path)?;
+        let lock = lock(&path)?;
         let keyspace = fjall::Config::new(&path)
             .manual_journal_persist(true)
             .open()
@@ -187,6 +193,7 @@ impl Store {
             data,
             commit: AtomicU64::new(commit),
             commit_file,
+            _lock: lock,
         })
     }
 
@@ -335,6 +342,23 @@ impl Store {
         self.commit_file
             .write_all_at(&self.commit.load(Ordering::Relaxed).to_be_bytes(), 0)
             .map_err(|e| StoreError::from_io(self.path.clone(), &e))
+    }
+}
+
+/// Takes the store's exclusive lock, or says who holds it.
+fn lock(path: &Path) -> Result<std::fs::File, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join(LOCK_FILE))
+        .map_err(|e| StoreError::from_io(path.to_path_buf(), &e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::from_io(path.to_path_buf(), &e)),
     }
 }
 

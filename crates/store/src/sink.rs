@@ -321,11 +321,9 @@ impl PersistSink for TenantSink {
         }
         let global = {
             let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            state
-                .pending
-                .iter()
-                .find(|(s, _)| *s >= seq)
-                .map(|&(_, g)| g)
+            // Sorted by tenant sequence: the first pending entry at or after `seq`.
+            let at = state.pending.partition_point(|(s, _)| *s < seq);
+            state.pending.get(at).map(|&(_, g)| g)
         };
         match global {
             Some(g) => self.writer.durable().wake_when(g, waker.clone()),

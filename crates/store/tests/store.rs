@@ -476,3 +476,19 @@ fn one_batch_applies_its_changes_in_order_around_a_session_end() {
     assert_eq!(old.subscriptions.len(), 1);
     assert!(old.queue.is_empty() && old.inflight.is_empty() && old.will.is_none());
 }
+
+#[test]
+fn a_second_opener_of_the_same_store_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Store::open(dir.path()).unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("in use by another lantern process"), "{text}");
+    assert!(
+        text.contains(&dir.path().join("store").display().to_string()),
+        "{text}"
+    );
+    drop(first);
+    drop(Store::open(dir.path()).unwrap());
+}
