@@ -34,6 +34,12 @@ static NEXT_STORY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::
 
 /// Size of each read; a packet larger than this simply takes several reads.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// A connection that keeps its socket busy gives the other tasks (the accept loop, new
+/// connections) a turn after reading this much. Tokio's cooperative budget alone did not: while
+/// one publisher flooded QoS 0 at a subscriber that never read, a new client's CONNACK waited
+/// until the flood stopped (2 s in `e2e_abuse`); with this yield it takes milliseconds.
+const READ_YIELD_BYTES: usize = 64 * 1024;
 /// Read size on TLS and WebSocket streams, whose read buffer a waiting connection holds: small,
 /// and grown on demand (a larger packet just takes several reads).
 const STREAM_READ_CHUNK: usize = 2 * 1024;
@@ -907,6 +913,7 @@ impl Pump {
     /// Plain TCP: readiness-based, no buffer held while idle.
     async fn run_tcp(mut self, stream: TcpStream) {
         let mut rbuf = BytesMut::new();
+        let mut read_since_yield = 0usize;
         let mut wbuf = BytesMut::new();
         loop {
             if !self.prepare(&mut wbuf) {
@@ -934,6 +941,7 @@ impl Pump {
                             self.first_read(&rbuf);
                             self.count(n, 0);
                             self.conn.handle_bytes(Instant::now(), &mut rbuf);
+                            read_since_yield += n;
                         }
                         Ok(None) => {}
                         Err(e) => self.conn.handle_network_error(Instant::now(), e.to_string()),
@@ -941,6 +949,10 @@ impl Pump {
                     if rbuf.is_empty() {
                         // Idle connections hold no read buffer.
                         rbuf = BytesMut::new();
+                    }
+                    if read_since_yield >= READ_YIELD_BYTES {
+                        read_since_yield = 0;
+                        tokio::task::yield_now().await;
                     }
                 }
                 () = self.wake.0.notified() => {}
@@ -973,6 +985,7 @@ impl Pump {
         }
         let mut wbuf = BytesMut::new();
         let mut unflushed = false;
+        let mut read_since_yield = 0usize;
         loop {
             if !self.prepare(&mut wbuf) {
                 break;
@@ -1013,6 +1026,11 @@ impl Pump {
                     Ok(n) => {
                         self.count(n, 0);
                         self.conn.handle_bytes(Instant::now(), &mut rbuf);
+                        read_since_yield += n;
+                        if read_since_yield >= READ_YIELD_BYTES {
+                            read_since_yield = 0;
+                            tokio::task::yield_now().await;
+                        }
                     }
                     Err(e) => self.conn.handle_network_error(Instant::now(), e.to_string()),
                 },
